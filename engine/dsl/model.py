@@ -1,0 +1,375 @@
+"""The flow language as a pydantic model: every key, option, default and range in one place.
+
+The model checks each value on its own (a timeout is a whole number of seconds between 5
+and 600, a number is a phone number of the flow's region). What needs the whole flow (a
+greeting name that must exist, a trigger the schedule can reach) is the linker's job, in
+`engine.dsl.compiler`. Validation errors carry stable kebab-case codes as their pydantic
+error type; `engine.dsl.compiler` turns them into `path:line:column:` problems.
+
+Steps are one-key mappings; a scalar value is the step's shorthand and is widened to its
+options before validation (`dial: "+48601234567"` is `dial: {to: "+48601234567"}`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date
+from typing import Annotated, Any, Literal, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from engine.phone import PhoneNumberError, is_alphanumeric_sender, to_e164
+
+__all__ = [
+    "STEP_NAMES",
+    "TRIGGERS",
+    "DialStep",
+    "FlowModel",
+    "Greeting",
+    "GreetingStep",
+    "HangupStep",
+    "PauseStep",
+    "PlayStep",
+    "RejectStep",
+    "SayStep",
+    "SmsSettings",
+    "SmsStep",
+    "Step",
+    "VoicemailStep",
+]
+
+TRIGGERS = ("open", "busy", "missed", "failed", "out_of_hours", "weekend", "holiday")
+Trigger = Literal["open", "busy", "missed", "failed", "out_of_hours", "weekend", "holiday"]
+
+
+def _fail(code: str, message: str, **context: Any) -> PydanticCustomError:
+    return PydanticCustomError(code, message, context)
+
+
+def _shown(value: Any) -> str:
+    """A value as an author would recognise it in an error message."""
+    return repr(value) if isinstance(value, str) else str(value).lower() if isinstance(
+        value, bool
+    ) else str(value)
+
+
+def whole_number(code: str, low: int, high: int, unit: str = "seconds") -> Any:
+    """A whole number in `low..high`, also when written as a quoted number (`"20"`)."""
+
+    def check(value: Any) -> int:
+        number = value
+        if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+            number = int(value)
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise _fail(code, f"must be a whole number of {unit}, got {_shown(value)}")
+        if not low <= number <= high:
+            raise _fail(code, f"must be between {low} and {high} {unit}, got {number}")
+        return number
+
+    schema = {"type": "integer", "minimum": low, "maximum": high}
+    return Annotated[int, BeforeValidator(check), Field(json_schema_extra=schema)]
+
+
+def _phone(value: Any, info: ValidationInfo) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise _fail("invalid-number", f"must be a phone number, got {_shown(value)}")
+    region = (info.context or {}).get("region")
+    try:
+        return to_e164(str(value), region)
+    except PhoneNumberError as exc:
+        raise _fail("invalid-number", str(exc)) from None
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _fail("bad-text", f"must be a non-empty text, got {_shown(value)}")
+    return value
+
+
+Phone = Annotated[str, BeforeValidator(_phone)]
+Text = Annotated[str, BeforeValidator(_text)]
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")]
+
+
+def _one_or_many(value: Any) -> Any:
+    return value if isinstance(value, list) else [value]
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors; models never change after load."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _widen(field: str) -> Callable[[Any], Any]:
+    """Turn a step's scalar shorthand into its options mapping under `field`."""
+
+    def widen(value: Any) -> Any:
+        return value if isinstance(value, (dict, BaseModel)) else {field: value}
+
+    return widen
+
+
+class SayOptions(Strict):
+    text: Text
+    voice: str | None = None
+    language: str | None = None
+    loop: whole_number("bad-loop", 0, 1000, "times") = 1  # type: ignore[valid-type]
+
+
+class PlayOptions(Strict):
+    audio: Text = Field(description="a file in the greetings folder or an https:// URL")
+    loop: whole_number("bad-loop", 0, 1000, "times") = 1  # type: ignore[valid-type]
+
+    @field_validator("audio")
+    @classmethod
+    def _audio(cls, value: str) -> str:
+        if "://" in value and not value.startswith("https://"):
+            raise _fail("bad-audio", f"must be a file name or an https:// URL, got {value!r}")
+        if "://" not in value and ("/" in value or "\\" in value or value.startswith(".")):
+            raise _fail(
+                "bad-audio",
+                f"must name a file directly inside the greetings folder, got {value!r}",
+            )
+        return value
+
+
+class Greeting(Strict):
+    """A named greeting: a `say` (with its voice) or a `play`."""
+
+    say: Text | None = None
+    play: Text | None = None
+    voice: str | None = None
+    language: str | None = None
+    loop: whole_number("bad-loop", 0, 1000, "times") = 1  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Greeting:
+        if (self.say is None) == (self.play is None):
+            raise _fail("bad-greeting", "must have exactly one of 'say' or 'play'")
+        if self.play is not None and (self.voice or self.language):
+            raise _fail("bad-greeting", "'voice' and 'language' go with 'say', not 'play'")
+        if self.play is not None:
+            PlayOptions(audio=self.play)
+        return self
+
+    def as_step(self) -> SayStep | PlayStep:
+        if self.say is not None:
+            options = SayOptions(
+                text=self.say, voice=self.voice, language=self.language, loop=self.loop
+            )
+            return SayStep(say=options)
+        assert self.play is not None
+        return PlayStep(play=PlayOptions(audio=self.play, loop=self.loop))
+
+
+class DialOptions(Strict):
+    to: Annotated[list[Phone], BeforeValidator(_one_or_many), Field(min_length=1, max_length=10)]
+    timeout: whole_number("bad-timeout", 5, 600) = 20  # type: ignore[valid-type]
+    caller_id: Literal["caller", "line"] = "caller"
+
+
+class SmsOptions(Strict):
+    copy_: Name | None = Field(default=None, alias="copy")
+    text: Text | None = None
+    to: Phone | None = None
+
+    @model_validator(mode="after")
+    def _one_body(self) -> SmsOptions:
+        if (self.copy_ is None) == (self.text is None):
+            raise _fail("bad-sms", "needs exactly one of 'copy' (a name) or 'text'")
+        return self
+
+
+def _sms_shorthand(value: Any) -> Any:
+    """`sms: missed` names a copy; `sms: "Sorry we missed you"` is inline text."""
+    if isinstance(value, str):
+        is_name = re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", value) is not None
+        return {"copy": value} if is_name else {"text": value}
+    return value
+
+
+class VoicemailOptions(Strict):
+    max_length: whole_number("bad-max-length", 2, 3600) = 120  # type: ignore[valid-type]
+    beep: bool = True
+    transcribe: bool = False
+
+
+def _flag_step(value: Any) -> Any:
+    """`- hangup`, `- hangup: {}` and `- hangup: null` all mean the same."""
+    return {} if value in (None, True) else value
+
+
+class SayStep(Strict):
+    say: Annotated[SayOptions, BeforeValidator(_widen("text"))]
+
+
+class PlayStep(Strict):
+    play: Annotated[PlayOptions, BeforeValidator(_widen("audio"))]
+
+
+class GreetingStep(Strict):
+    greeting: Name
+
+
+class PauseStep(Strict):
+    pause: whole_number("bad-pause", 1, 600)  # type: ignore[valid-type]
+
+
+class DialStep(Strict):
+    dial: Annotated[DialOptions, BeforeValidator(_widen("to"))]
+
+
+class SmsStep(Strict):
+    sms: Annotated[SmsOptions, BeforeValidator(_sms_shorthand)]
+
+
+class VoicemailStep(Strict):
+    voicemail: Annotated[VoicemailOptions, BeforeValidator(_flag_step)] = VoicemailOptions()
+
+
+class HangupStep(Strict):
+    hangup: Annotated[dict[str, Any], BeforeValidator(_flag_step), Field(max_length=0)] = {}
+
+
+class RejectStep(Strict):
+    reject: Literal["busy", "rejected"] = "rejected"
+
+
+_STEPS: dict[str, type[Strict]] = {
+    "say": SayStep,
+    "play": PlayStep,
+    "greeting": GreetingStep,
+    "pause": PauseStep,
+    "dial": DialStep,
+    "sms": SmsStep,
+    "voicemail": VoicemailStep,
+    "hangup": HangupStep,
+    "reject": RejectStep,
+}
+STEP_NAMES = tuple(_STEPS)
+
+
+def step_name(value: Any) -> str | None:
+    """The step a YAML item names: its single key, or a bare word such as `- hangup`."""
+    if isinstance(value, dict) and len(value) == 1:
+        return str(next(iter(value)))
+    if isinstance(value, str) and value in ("hangup", "voicemail"):
+        return value
+    return None
+
+
+def _bare_step(value: Any) -> Any:
+    return {value: None} if isinstance(value, str) and value in ("hangup", "voicemail") else value
+
+
+Step = Annotated[
+    Union[tuple(Annotated[model, Tag(name)] for name, model in _STEPS.items())],  # type: ignore[misc]
+    Discriminator(
+        step_name,
+        custom_error_type="bad-step",
+        custom_error_message="is not a step",
+    ),
+    BeforeValidator(_bare_step),
+]
+
+
+class Holidays(Strict):
+    country: str | None = None
+    dates: list[date] = []
+
+
+DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+
+
+def _duration(value: Any) -> int:
+    """`30m`, `12h`, `2d`, `0` → seconds."""
+    if value == 0 or value == "0":
+        return 0
+    match = DURATION.match(str(value)) if isinstance(value, str) else None
+    if not match:
+        raise _fail(
+            "bad-duration", f"must be a duration such as 30m, 12h or 2d, got {_shown(value)}"
+        )
+    unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+    return int(match.group(1)) * unit
+
+
+class SmsSettings(Strict):
+    sender: str | None = None
+    cooldown: Annotated[int, BeforeValidator(_duration)] = 12 * 3600
+    send_to: Literal["mobile", "any"] = "mobile"
+    copy_: dict[Name, Text] = Field(default={}, alias="copy")
+    reply: Text | None = None
+
+    @field_validator("sender", mode="before")
+    @classmethod
+    def _sender(cls, value: Any, info: ValidationInfo) -> str:
+        if isinstance(value, str) and is_alphanumeric_sender(value):
+            return value
+        try:
+            return _phone(value, info)
+        except PydanticCustomError:
+            raise _fail(
+                "bad-sender",
+                "must be a phone number or an alphanumeric sender ID of 1 to 11 letters, "
+                f"digits and spaces with at least one letter, got {_shown(value)}",
+            ) from None
+
+
+def _region(value: Any) -> str:
+    if not isinstance(value, str) or value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise _fail(
+            "bad-region", f"must be a two-letter region code such as PL or US, got {_shown(value)}"
+        )
+    return value.upper()
+
+
+def _timezone(value: Any) -> str:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _fail(
+            "bad-timezone",
+            f"must be an IANA time zone such as Europe/Warsaw, got {_shown(value)}",
+        ) from None
+    return str(value)
+
+
+class FlowModel(Strict):
+    """One flow file. Validate with `context={"region": …}` so numbers read in the region."""
+
+    line: Annotated[list[Phone], BeforeValidator(_one_or_many), Field(min_length=1)]
+    business: Text
+    region: Annotated[str | None, BeforeValidator(_region)] = None
+    timezone: Annotated[str | None, BeforeValidator(_timezone)] = None
+    hours: dict[str, str] | None = None
+    weekend: list[str] | None = None
+    holidays: Holidays | None = None
+    greetings: dict[Name, Greeting] = {}
+    sms: SmsSettings = SmsSettings()
+    on: dict[Trigger, list[Step]]  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _zone_for_schedule(self) -> FlowModel:
+        if self.timezone is None and (self.hours or self.holidays or self.weekend):
+            raise _fail(
+                "missing-timezone",
+                "timezone is required with hours, holidays or weekend, "
+                "for example timezone: Europe/Warsaw",
+            )
+        return self

@@ -1,0 +1,77 @@
+"""SMS copy: the flow author's Jinja templates, rendered in a sandbox.
+
+Copy is written by integrators, not by us, so it is rendered by Jinja's sandboxed
+environment (no attribute access into Python internals) with undefined names an error.
+Names are checked when the flow loads, so a typo such as `{{ busines }}` is an author
+error with a position, never a surprise at call time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
+from jinja2 import Template as JinjaTemplate
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+__all__ = ["COPY_NAMES", "CopyError", "Template", "compile_copy"]
+
+COPY_NAMES = ("business", "caller", "line", "trigger", "local_time", "opens_at", "call_id")
+
+
+class CopyError(ValueError):
+    """Copy that cannot be a template: a syntax error or an unknown name."""
+
+    def __init__(self, message: str, line: int = 1) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def _urlencode(value: object) -> str:
+    """`+48 601` → `%2B48%20601`: safe inside a query string value."""
+    return quote(str(value), safe="")
+
+
+_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+_ENV.filters["urlencode"] = _urlencode
+
+
+@dataclass(frozen=True)
+class Template:
+    """One compiled copy, rendered per call with the spec's names."""
+
+    source: str
+    names: frozenset[str]
+    compiled: JinjaTemplate = field(compare=False, repr=False)
+
+    def render(self, values: Mapping[str, str]) -> str:
+        """The text a caller receives, surrounding white space removed."""
+        return self.compiled.render(values).strip()
+
+
+def compile_copy(source: str) -> Template:
+    """Check a copy's syntax and names; `"Hi {{ business }}"` → a Template using `business`.
+
+    Raises CopyError naming the unknown variable and the names that exist.
+    """
+    try:
+        tree = _ENV.parse(source)
+        compiled = _ENV.from_string(source)
+    except TemplateSyntaxError as exc:
+        raise CopyError(f"is not a valid template: {exc.message}", exc.lineno) from None
+    names = meta.find_undeclared_variables(tree)
+    unknown = sorted(names - set(COPY_NAMES))
+    if unknown:
+        line = _line_of(tree, unknown[0])
+        known = ", ".join(COPY_NAMES)
+        raise CopyError(f"uses unknown name '{unknown[0]}': the names are {known}", line)
+    return Template(source=source, names=frozenset(names), compiled=compiled)
+
+
+def _line_of(tree: nodes.Template, name: str) -> int:
+    for node in tree.find_all(nodes.Name):
+        if node.name == name:
+            return node.lineno
+    return 1

@@ -1,0 +1,100 @@
+"""Who gets a text: the decision taken, and recorded, for every `sms` step a call reaches.
+
+Each decision is *pending* (to be sent by the outbox) or *skipped* with one reason from
+the language's table: `no-caller-id`, `invalid-number`, `landline`, `cooldown`. A step
+this call already decided is a `duplicate`: the store refuses the second claim, and the
+caller is not texted twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from engine.dsl.flow import Action, Flow
+from engine.phone import LineType, accepts_alphanumeric_sender, is_alphanumeric_sender
+from engine.phone import line_type, read_caller
+from engine.sms.segments import measure
+from engine.store import Call, Store
+
+__all__ = ["Decision", "decide", "render_copy"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the engine decided for one `sms` step of one call."""
+
+    step: str
+    status: str  # pending | skipped
+    to_number: str
+    reason: str | None = None
+    sender: str | None = None
+    body: str | None = None
+    encoding: str | None = None
+    segments: int | None = None
+
+    def row(self, call: Call, flow: Flow) -> dict[str, Any]:
+        """The values the store keeps for this decision."""
+        return dict(
+            call_sid=call.call_sid, step=self.step, flow_id=flow.id, line=call.line,
+            trigger=call.trigger, to_number=self.to_number, from_number=self.sender,
+            body=self.body, encoding=self.encoding, segments=self.segments,
+            status=self.status, reason=self.reason,
+        )
+
+
+def decide(flow: Flow, call: Call, action: Action, store: Store, now: datetime) -> Decision:
+    """Decide one `sms` step for a call: pending with its rendered text, or skipped and why."""
+    options = action.step.sms
+    raw = options.to or call.caller
+    caller = read_caller(raw, flow.region)
+    if caller.e164 is None:
+        reason = caller.problem or "invalid-number"
+        return Decision(action.key, "skipped", raw or "", reason=reason)
+    to = caller.e164
+    if flow.sms.send_to == "mobile" and line_type(to) is LineType.FIXED_LINE:
+        return Decision(action.key, "skipped", to, reason="landline")
+    if _cooling_down(flow, call, to, store, now):
+        return Decision(action.key, "skipped", to, reason="cooldown")
+    body = render_copy(flow, call, action, now)
+    size = measure(body)
+    return Decision(
+        action.key, "pending", to, sender=_sender(flow, call, to), body=body,
+        encoding=size.encoding, segments=size.segments,
+    )
+
+
+def _cooling_down(flow: Flow, call: Call, to: str, store: Store, now: datetime) -> bool:
+    if flow.sms.cooldown == 0:
+        return False
+    last = store.last_text_to(call.line, to)
+    return last is not None and now - last < timedelta(seconds=flow.sms.cooldown)
+
+
+def _sender(flow: Flow, call: Call, to: str) -> str:
+    """The flow's sender; the line itself where an alphanumeric ID cannot reach the caller."""
+    sender = flow.sms.sender
+    if sender is None:
+        return call.line
+    if is_alphanumeric_sender(sender) and not accepts_alphanumeric_sender(to):
+        return call.line
+    return sender
+
+
+def render_copy(flow: Flow, call: Call, action: Action, now: datetime) -> str:
+    """The step's copy with this call's values filled in."""
+    options = action.step.sms
+    # Inline text was compiled at load under the step's own address.
+    template = flow.copy[options.copy_ or action.key]
+    started = call.started_at.astimezone(flow.tz)
+    values = {
+        "business": flow.business,
+        "caller": call.caller,
+        "line": call.line,
+        "trigger": call.trigger,
+        "local_time": started.strftime("%H:%M"),
+        "opens_at": flow.schedule.opens_at(started),
+        "call_id": call.call_sid,
+    }
+    return template.render(values)
