@@ -235,10 +235,10 @@ def _data_path(data: Any, loc: Sequence[Any]) -> tuple[Path, list[Any]]:
     rest: list[Any] = []
     current = data
     for part in loc:
-        if isinstance(current, dict) and part in current and not rest:
+        if isinstance(current, dict) and part in current:
             path.append(part)
             current = current[part]
-        elif isinstance(current, list) and isinstance(part, int) and part < len(current) and not rest:
+        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
             path.append(part)
             current = current[part]
         else:

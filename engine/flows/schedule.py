@@ -207,7 +207,7 @@ class Schedule:
         """
         if self.hours is None:
             return wall.date()
-        for day in (wall.date(),):
+        for day in (wall.date() - timedelta(days=1), wall.date()):
             for lo, hi in self._openings(day):
                 if lo <= wall < hi:
                     return day
@@ -231,7 +231,7 @@ class Schedule:
     def _changes_within(self, after: datetime, until: datetime) -> list[datetime]:
         """UTC instants in (after, until] where the trigger may change, in order."""
         day = self._wall(after).date() - timedelta(days=1)
-        instants = set(self._offset_changes(after, until))
+        instants: set[datetime] = set()
         while day <= self._wall(until).date():
             walls = [datetime.combine(day, time())]
             walls += [edge for opening in self._openings(day) for edge in opening]
