@@ -1,0 +1,77 @@
+"""Shared fixtures: a real engine under uvicorn on loopback, and a signer playing Twilio."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from twilio.request_validator import RequestValidator
+
+from engine.server import create_app
+from engine.settings import Settings
+from engine.store import Store
+
+REPO = Path(__file__).resolve().parent.parent
+TOKEN = "test-auth-token-0123456789abcdef"
+
+
+@dataclass
+class Running:
+    """An engine listening on loopback, and how to talk to it as Twilio would."""
+
+    url: str
+    app: object
+    store: Store
+    token: str | None
+
+    def post(self, path: str, params: dict[str, str], *, signature: str | None = None) -> httpx.Response:
+        """POST a form as Twilio does, signed with the token unless a signature is given."""
+        url = self.url + path
+        if signature is None and self.token:
+            signature = RequestValidator(self.token).compute_signature(url, params)
+        headers = {"X-Twilio-Signature": signature} if signature else {}
+        return httpx.post(url, data=params, headers=headers, timeout=10)
+
+    def wait_for(self, predicate: object, timeout: float = 5.0) -> None:
+        """Wait until the engine's background work makes `predicate()` true."""
+        deadline = time.monotonic() + timeout
+        while not predicate():  # type: ignore[operator]
+            if time.monotonic() > deadline:
+                raise AssertionError("the engine did not get there in time")
+            time.sleep(0.02)
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[object]:
+    """Start engines on loopback with the given settings; stop them after the test."""
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(token: str | None = TOKEN, flows: Path | None = None, **more: object) -> Running:
+        settings = Settings(
+            flows=flows or REPO / "flows", greetings=REPO / "greetings",
+            db=f"sqlite:///{tmp_path / f'engine{len(servers)}.db'}", auth_token=token, **more,
+        )
+        store = Store(settings.db)
+        app = create_app(settings, store=store)
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        servers.append((server, thread))
+        return Running(f"http://127.0.0.1:{port}", app, store, token)
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(timeout=10)
