@@ -103,9 +103,9 @@ def test_time_range_refuses_minutes_off_the_clock() -> None:
     [
         pytest.param([("mon-fry", "09:00-17:00")], [(0, "key", "bad-day")], id="mon-fry"),
         pytest.param([("", "09:00-17:00")], [(0, "key", "bad-day")], id="empty key"),
-        pytest.param([("mon", "closed"), ("mon,mon", "closed")], [
-            (1, "key", "day-twice")
-        ], id="day twice"),
+        pytest.param(
+            [("mon", "closed"), ("mon,mon", "closed")], [(1, "key", "day-twice")], id="day twice"
+        ),
         pytest.param([("mon", "09:00-25:00")], [(0, "value", "bad-time")], id="25:00"),
         pytest.param([("mon", "25:00")], [(0, "value", "bad-time-range")], id="25:00 alone"),
         pytest.param([("mon", "09:00-")], [(0, "value", "bad-time-range")], id="09:00-"),
@@ -115,7 +115,9 @@ def test_time_range_refuses_minutes_off_the_clock() -> None:
         pytest.param([("mon", "9am-5pm")], [(0, "value", "bad-time")], id="9am"),
         pytest.param([("mon", "")], [(0, "value", "bad-time-range")], id="empty value"),
         pytest.param(
-            [("mon", "closed, 09:00-10:00")], [(0, "value", "bad-time-range")], id="closed and times"
+            [("mon", "closed, 09:00-10:00")],
+            [(0, "value", "bad-time-range")],
+            id="closed and times",
         ),
         pytest.param(
             [("mon-fri", "09:00-13:00, 12:00-17:00")],
@@ -224,8 +226,10 @@ def test_weekend_problems() -> None:
     assert days == {SAT}
     assert problems == [
         HoursProblem(
-            1, "value", "bad-day", "weekend day 'sunday' is not a day: expected mon … sun, as in"
-            " [sat, sun]"
+            1,
+            "value",
+            "bad-day",
+            "weekend day 'sunday' is not a day: expected mon … sun, as in [sat, sun]",
         ),
         HoursProblem(2, "value", "day-twice", "weekend names sat twice: name each day once"),
     ]

@@ -8,6 +8,7 @@ forward on Sunday 8 March and back on Sunday 1 November, Polish clocks on 29 Mar
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -53,15 +54,21 @@ WARSAW_OFFICE = schedule(WARSAW, {"mon-fri": "09:00-17:00"}, holiday_country="PL
     ("plan", "moment", "trigger"),
     [
         pytest.param(
-            NEW_YORK_OFFICE, datetime(2026, 3, 9, 9, 30, tzinfo=NEW_YORK), "open",
+            NEW_YORK_OFFICE,
+            datetime(2026, 3, 9, 9, 30, tzinfo=NEW_YORK),
+            "open",
             id="monday 09:30 the day after DST starts",
         ),
         pytest.param(
-            NEW_YORK_OFFICE, datetime(2026, 11, 2, 16, 30, tzinfo=NEW_YORK), "open",
+            NEW_YORK_OFFICE,
+            datetime(2026, 11, 2, 16, 30, tzinfo=NEW_YORK),
+            "open",
             id="monday 16:30 the day after DST ends",
         ),
         pytest.param(
-            NEW_YORK_OFFICE, datetime(2026, 11, 1, 23, 30, tzinfo=NEW_YORK), "open",
+            NEW_YORK_OFFICE,
+            datetime(2026, 11, 1, 23, 30, tzinfo=NEW_YORK),
+            "open",
             id="sunday 23:30 in a sunday evening range, the day DST ends",
         ),
         # 13:15 UTC is 09:15 EDT (open); read with winter's offset it would be 08:15.
@@ -69,87 +76,125 @@ WARSAW_OFFICE = schedule(WARSAW, {"mon-fri": "09:00-17:00"}, holiday_country="PL
         # 21:30 UTC is 16:30 EST (open); read with summer's offset it would be 17:30.
         pytest.param(NEW_YORK_OFFICE, utc(2026, 11, 2, 21, 30), "open", id="UTC moment, EST"),
         pytest.param(
-            NEW_YORK_OFFICE, datetime(2026, 3, 9, 9, 0, tzinfo=NEW_YORK), "open",
+            NEW_YORK_OFFICE,
+            datetime(2026, 3, 9, 9, 0, tzinfo=NEW_YORK),
+            "open",
             id="start is inclusive",
         ),
         pytest.param(
-            NEW_YORK_OFFICE, datetime(2026, 3, 9, 17, 0, tzinfo=NEW_YORK), "out_of_hours",
+            NEW_YORK_OFFICE,
+            datetime(2026, 3, 9, 17, 0, tzinfo=NEW_YORK),
+            "out_of_hours",
             id="end is exclusive",
         ),
         pytest.param(
-            NEW_YORK_OFFICE, datetime(2026, 3, 9, 8, 59, 59, tzinfo=NEW_YORK), "out_of_hours",
+            NEW_YORK_OFFICE,
+            datetime(2026, 3, 9, 8, 59, 59, tzinfo=NEW_YORK),
+            "out_of_hours",
             id="a second before opening",
         ),
         pytest.param(
-            NEW_YORK_OFFICE, datetime(2026, 11, 1, 1, 30, fold=1, tzinfo=NEW_YORK), "weekend",
+            NEW_YORK_OFFICE,
+            datetime(2026, 11, 1, 1, 30, fold=1, tzinfo=NEW_YORK),
+            "weekend",
             id="repeated hour on a sunday outside hours",
         ),
         pytest.param(
-            NEW_YORK_OFFICE, datetime(2026, 11, 2, 0, 0, tzinfo=NEW_YORK), "out_of_hours",
+            NEW_YORK_OFFICE,
+            datetime(2026, 11, 2, 0, 0, tzinfo=NEW_YORK),
+            "out_of_hours",
             id="sunday's 24:00 end excludes monday midnight",
         ),
         pytest.param(
-            FRIDAY_NIGHTS, datetime(2026, 1, 17, 1, 30, tzinfo=LOS_ANGELES), "open",
+            FRIDAY_NIGHTS,
+            datetime(2026, 1, 17, 1, 30, tzinfo=LOS_ANGELES),
+            "open",
             id="saturday 01:30 in friday's range",
         ),
         # Saturday 02:30 is in no range, so its business day is its own date, Saturday. That
         # is not a holiday, and Saturday is a weekend day by default: rule 3 gives weekend.
         pytest.param(
-            FRIDAY_NIGHTS, datetime(2026, 1, 17, 2, 30, tzinfo=LOS_ANGELES), "weekend",
+            FRIDAY_NIGHTS,
+            datetime(2026, 1, 17, 2, 30, tzinfo=LOS_ANGELES),
+            "weekend",
             id="saturday 02:30 after friday's range",
         ),
         pytest.param(
-            FRIDAY_NIGHTS, datetime(2026, 1, 16, 21, 59, tzinfo=LOS_ANGELES), "out_of_hours",
+            FRIDAY_NIGHTS,
+            datetime(2026, 1, 16, 21, 59, tzinfo=LOS_ANGELES),
+            "out_of_hours",
             id="friday before the range",
         ),
         pytest.param(
-            NIGHTS, datetime(2026, 12, 25, 1, 0, tzinfo=WARSAW), "open",
+            NIGHTS,
+            datetime(2026, 12, 25, 1, 0, tzinfo=WARSAW),
+            "open",
             id="25 december 01:00 in the 24th's range",
         ),
         pytest.param(
-            NIGHTS, datetime(2026, 12, 26, 1, 0, tzinfo=WARSAW), "holiday",
+            NIGHTS,
+            datetime(2026, 12, 26, 1, 0, tzinfo=WARSAW),
+            "holiday",
             id="26 december 01:00 in the 25th's range, not held",
         ),
         pytest.param(
-            NIGHTS, datetime(2026, 12, 25, 21, 0, tzinfo=WARSAW), "holiday",
+            NIGHTS,
+            datetime(2026, 12, 25, 21, 0, tzinfo=WARSAW),
+            "holiday",
             id="the holiday's own evening range",
         ),
         pytest.param(
-            NIGHTS, datetime(2026, 12, 26, 21, 0, tzinfo=WARSAW), "open",
+            NIGHTS,
+            datetime(2026, 12, 26, 21, 0, tzinfo=WARSAW),
+            "open",
             id="a saturday evening range after the holiday",
         ),
         pytest.param(
-            SALON, datetime(2026, 11, 7, 11, 0, tzinfo=WARSAW), "open",
+            SALON,
+            datetime(2026, 11, 7, 11, 0, tzinfo=WARSAW),
+            "open",
             id="saturday inside its hours",
         ),
         pytest.param(
-            SALON, datetime(2026, 11, 7, 14, 30, tzinfo=WARSAW), "weekend",
+            SALON,
+            datetime(2026, 11, 7, 14, 30, tzinfo=WARSAW),
+            "weekend",
             id="saturday between its ranges",
         ),
         pytest.param(
-            SALON, datetime(2026, 11, 8, 11, 0, tzinfo=WARSAW), "weekend",
+            SALON,
+            datetime(2026, 11, 8, 11, 0, tzinfo=WARSAW),
+            "weekend",
             id="closed sunday",
         ),
         pytest.param(
-            WARSAW_OFFICE, datetime(2026, 11, 11, 10, 0, tzinfo=WARSAW), "holiday",
+            WARSAW_OFFICE,
+            datetime(2026, 11, 11, 10, 0, tzinfo=WARSAW),
+            "holiday",
             id="polish independence day",
         ),
         pytest.param(
-            WARSAW_OFFICE, datetime(2026, 11, 12, 10, 0, tzinfo=WARSAW), "open",
+            WARSAW_OFFICE,
+            datetime(2026, 11, 12, 10, 0, tzinfo=WARSAW),
+            "open",
             id="the day after independence day",
         ),
         pytest.param(
             schedule(NEW_YORK, None, holiday_dates=frozenset({date(2026, 7, 3)})),
-            datetime(2026, 7, 3, 12, 0, tzinfo=NEW_YORK), "holiday",
+            datetime(2026, 7, 3, 12, 0, tzinfo=NEW_YORK),
+            "holiday",
             id="always open, except on a closed day",
         ),
         pytest.param(
-            schedule(NEW_YORK, None), datetime(2026, 7, 4, 3, 0, tzinfo=NEW_YORK), "open",
+            schedule(NEW_YORK, None),
+            datetime(2026, 7, 4, 3, 0, tzinfo=NEW_YORK),
+            "open",
             id="always open on a saturday night",
         ),
         pytest.param(
             schedule(LOS_ANGELES, {"fri": "22:00-02:00"}, weekend=frozenset()),
-            datetime(2026, 1, 17, 2, 30, tzinfo=LOS_ANGELES), "out_of_hours",
+            datetime(2026, 1, 17, 2, 30, tzinfo=LOS_ANGELES),
+            "out_of_hours",
             id="saturday 02:30 with no weekend",
         ),
     ],
@@ -202,28 +247,35 @@ def test_naive_moment_is_refused() -> None:
     ("plan", "moment", "opening"),
     [
         pytest.param(
-            NEW_YORK_OFFICE, datetime(2026, 3, 9, 10, 0, tzinfo=NEW_YORK), utc(2026, 3, 10, 13),
+            NEW_YORK_OFFICE,
+            datetime(2026, 3, 9, 10, 0, tzinfo=NEW_YORK),
+            utc(2026, 3, 10, 13),
             id="open now: tuesday's opening",
         ),
         pytest.param(
-            NEW_YORK_OFFICE, datetime(2026, 3, 7, 12, 0, tzinfo=NEW_YORK), utc(2026, 3, 8, 21),
+            NEW_YORK_OFFICE,
+            datetime(2026, 3, 7, 12, 0, tzinfo=NEW_YORK),
+            utc(2026, 3, 8, 21),
             id="saturday: sunday 17:00 EDT",
         ),
         pytest.param(
             schedule(NEW_YORK, {"mon": "20:00-24:00", "tue": "00:00-02:00"}),
-            datetime(2026, 3, 9, 21, 0, tzinfo=NEW_YORK), utc(2026, 3, 17, 0),
+            datetime(2026, 3, 9, 21, 0, tzinfo=NEW_YORK),
+            utc(2026, 3, 17, 0),
             id="ranges meeting at midnight are one open period",
         ),
         # The clocks jump from 02:00 to 03:00 at 07:00 UTC, passing 02:30: the range opens then.
         pytest.param(
             schedule(NEW_YORK, {"sun": "02:30-05:00"}),
-            datetime(2026, 3, 7, 12, 0, tzinfo=NEW_YORK), utc(2026, 3, 8, 7),
+            datetime(2026, 3, 7, 12, 0, tzinfo=NEW_YORK),
+            utc(2026, 3, 8, 7),
             id="start in the skipped hour opens at the jump",
         ),
         # Open 00:00-01:30 EDT, closed 01:30-02:00 EDT, then the clock shows 01:00 again (EST).
         pytest.param(
             schedule(NEW_YORK, {"sun": "00:00-01:30"}),
-            datetime(2026, 11, 1, 1, 45, tzinfo=NEW_YORK), utc(2026, 11, 1, 6),
+            datetime(2026, 11, 1, 1, 45, tzinfo=NEW_YORK),
+            utc(2026, 11, 1, 6),
             id="end in the repeated hour opens a second time",
         ),
         pytest.param(
@@ -241,41 +293,75 @@ def test_next_opening(plan: Schedule, moment: datetime, opening: datetime | None
 @pytest.mark.parametrize(
     ("plan", "moment", "phrase"),
     [
-        pytest.param(WARSAW_OFFICE, datetime(2026, 11, 2, 7, 0, tzinfo=WARSAW), "at 09:00",
-                     id="before opening the same day"),
-        pytest.param(WARSAW_OFFICE, datetime(2026, 11, 2, 20, 0, tzinfo=WARSAW),
-                     "tomorrow at 09:00", id="evening before"),
-        pytest.param(WARSAW_OFFICE, datetime(2026, 11, 6, 20, 0, tzinfo=WARSAW),
-                     "on Monday at 09:00", id="friday evening before a monday opening"),
-        pytest.param(WARSAW_OFFICE, datetime(2026, 11, 10, 18, 0, tzinfo=WARSAW),
-                     "on Thursday at 09:00", id="evening before a holiday"),
-        pytest.param(WARSAW_OFFICE, datetime(2026, 11, 11, 10, 0, tzinfo=WARSAW),
-                     "tomorrow at 09:00", id="on the holiday"),
-        pytest.param(WARSAW_OFFICE, datetime(2026, 11, 2, 10, 0, tzinfo=WARSAW),
-                     "tomorrow at 09:00", id="open now: the next opening"),
+        pytest.param(
+            WARSAW_OFFICE,
+            datetime(2026, 11, 2, 7, 0, tzinfo=WARSAW),
+            "at 09:00",
+            id="before opening the same day",
+        ),
+        pytest.param(
+            WARSAW_OFFICE,
+            datetime(2026, 11, 2, 20, 0, tzinfo=WARSAW),
+            "tomorrow at 09:00",
+            id="evening before",
+        ),
+        pytest.param(
+            WARSAW_OFFICE,
+            datetime(2026, 11, 6, 20, 0, tzinfo=WARSAW),
+            "on Monday at 09:00",
+            id="friday evening before a monday opening",
+        ),
+        pytest.param(
+            WARSAW_OFFICE,
+            datetime(2026, 11, 10, 18, 0, tzinfo=WARSAW),
+            "on Thursday at 09:00",
+            id="evening before a holiday",
+        ),
+        pytest.param(
+            WARSAW_OFFICE,
+            datetime(2026, 11, 11, 10, 0, tzinfo=WARSAW),
+            "tomorrow at 09:00",
+            id="on the holiday",
+        ),
+        pytest.param(
+            WARSAW_OFFICE,
+            datetime(2026, 11, 2, 10, 0, tzinfo=WARSAW),
+            "tomorrow at 09:00",
+            id="open now: the next opening",
+        ),
         # 24-26 December are Polish holidays, then a weekend, the 28th-31st closed by the
         # business, 1 January a holiday, the 2nd and 3rd a weekend.
         pytest.param(
-            schedule(WARSAW, {"mon-fri": "09:00-17:00"}, holiday_country="PL", holiday_dates=frozenset(
-                date(2026, 12, day) for day in range(28, 32)
-            )),
-            datetime(2026, 12, 23, 18, 0, tzinfo=WARSAW), "on 4 January at 09:00",
+            schedule(
+                WARSAW,
+                {"mon-fri": "09:00-17:00"},
+                holiday_country="PL",
+                holiday_dates=frozenset(date(2026, 12, day) for day in range(28, 32)),
+            ),
+            datetime(2026, 12, 23, 18, 0, tzinfo=WARSAW),
+            "on 4 January at 09:00",
             id="over christmas and new year",
         ),
         pytest.param(
             schedule(WARSAW, {"mon": "09:00-12:00, 13:00-17:00"}),
-            datetime(2026, 11, 2, 12, 30, tzinfo=WARSAW), "at 13:00", id="after lunch",
+            datetime(2026, 11, 2, 12, 30, tzinfo=WARSAW),
+            "at 13:00",
+            id="after lunch",
         ),
         pytest.param(
-            schedule(WARSAW, {"mon-fri": "09:00-17:00"}, holiday_dates=frozenset(
-                date(2027, 1, 1) + timedelta(days=n) for n in range(365)
-            )),
-            datetime(2026, 12, 31, 18, 0, tzinfo=WARSAW), "on 3 January 2028 at 09:00",
+            schedule(
+                WARSAW,
+                {"mon-fri": "09:00-17:00"},
+                holiday_dates=frozenset(date(2027, 1, 1) + timedelta(days=n) for n in range(365)),
+            ),
+            datetime(2026, 12, 31, 18, 0, tzinfo=WARSAW),
+            "on 3 January 2028 at 09:00",
             id="more than a year ahead names the year",
         ),
         pytest.param(
             schedule(NEW_YORK, {"sun": "02:30-05:00"}),
-            datetime(2026, 3, 7, 12, 0, tzinfo=NEW_YORK), "tomorrow at 03:00",
+            datetime(2026, 3, 7, 12, 0, tzinfo=NEW_YORK),
+            "tomorrow at 03:00",
             id="the clock's time after the jump",
         ),
         pytest.param(
@@ -321,7 +407,9 @@ def test_periods_across_the_spring_change() -> None:
 
 def test_periods_name_each_holiday() -> None:
     plan = schedule(
-        WARSAW, {"mon-fri": "09:00-17:00"}, holiday_country="PL",
+        WARSAW,
+        {"mon-fri": "09:00-17:00"},
+        holiday_country="PL",
         holiday_dates=frozenset({date(2026, 12, 28)}),
     )
     found = periods_in_utc(plan.periods(utc(2026, 12, 23, 16), utc(2026, 12, 28, 23)))
@@ -376,6 +464,7 @@ ZONES = [
     "America/Santiago", "Pacific/Chatham",
 ]  # fmt: skip
 GRID = list(range(0, 1441, 15))
+MICROSECOND = timedelta(microseconds=1)
 
 
 def covered_minutes(ranges: dict[int, list[tuple[int, int]]]) -> dict[tuple[int, int], int]:
@@ -466,15 +555,16 @@ def test_periods_and_next_opening_agree_with_trigger_at(
     found = plan.periods(instant, end)
 
     assert found[0].start == instant and found[-1].end == end
-    assert all(a.end == b.start and a.trigger != b.trigger for a, b in zip(found, found[1:]))
+    assert all(a.end == b.start and a.trigger != b.trigger for a, b in pairwise(found))
     for period in found:
         for probe in probes:
-            # Arithmetic in UTC: on an aware datetime of a zone, + moves the wall clock.
-            inside = period.start.astimezone(UTC) + (period.end - period.start) * probe
+            # Arithmetic in UTC: between aware datetimes of one zone, + and - use the wall clock.
+            start, stop = period.start.astimezone(UTC), period.end.astimezone(UTC)
+            inside = start + timedelta(microseconds=int((stop - start) // MICROSECOND * probe))
             assert plan.trigger_at(inside) == period.trigger
 
     opening = plan.next_opening(instant)
     if opening is not None:
         assert plan.trigger_at(opening) == "open"
-        before = opening.astimezone(UTC) - timedelta(microseconds=1)
+        before = opening.astimezone(UTC) - MICROSECOND
         assert plan.trigger_at(before) != "open"

@@ -21,7 +21,7 @@ zone's offset changes. Between two such instants the trigger cannot change.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
@@ -156,8 +156,8 @@ class Schedule:
         """The next opening as people say it, on the business's clock, seen from `moment`.
 
         Seen from Monday 07:00 with `mon-fri: "09:00-17:00"`: "at 09:00"; from Monday 20:00:
-        "tomorrow at 09:00"; from Friday 20:00: "on Monday at 09:00"; from 23 December, with
-        25 and 26 December holidays and a weekend after: "on 28 December at 09:00".
+        "tomorrow at 09:00"; from Friday 20:00: "on Monday at 09:00"; from Wednesday
+        23 December 2026 in Poland, with 28-31 December closed too: "on 4 January at 09:00".
         NO_OPENING when nothing opens within the search horizon.
         """
         opening = self.next_opening(moment)
@@ -171,8 +171,10 @@ class Schedule:
         A new period begins where the trigger changes, or where one holiday follows another.
         """
         first, last = _utc(start), _utc(end)
+        if first >= last:
+            return []
         periods: list[Period] = []
-        for cut in [first, *self._changes(first, last)] if first < last else []:
+        for cut in [first, *self._changes(first, last)]:
             state = self._state(self._wall(cut))
             if cut == last or (periods and (periods[-1].trigger, periods[-1].note) == state):
                 continue
@@ -231,7 +233,7 @@ class Schedule:
     def _changes_within(self, after: datetime, until: datetime) -> list[datetime]:
         """UTC instants in (after, until] where the trigger may change, in order."""
         day = self._wall(after).date() - timedelta(days=1)
-        instants: set[datetime] = set()
+        instants = set(self._offset_changes(after, until))
         while day <= self._wall(until).date():
             walls = [datetime.combine(day, time())]
             walls += [edge for opening in self._openings(day) for edge in opening]
