@@ -74,6 +74,15 @@ def _serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     serve.add_argument("--port", type=int, default=8000, help="port to listen on")
     serve.add_argument("--public-url", help="the engine's public base URL, as Twilio reaches it (PUBLIC_URL)")
     serve.add_argument("--log-level", default="info", help="debug, info, warning or error")
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        help="comma-separated proxy addresses or networks whose X-Forwarded-Proto and "
+        "X-Forwarded-Host are believed, or * (FORWARDED_ALLOW_IPS; default 127.0.0.1)",
+    )
+    serve.add_argument(
+        "--log-format", choices=("text", "json"), default="text",
+        help="one line of text per event, or one JSON object per line",
+    )
     serve.set_defaults(run=_serve)
 
 
@@ -82,8 +91,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     from engine.server import create_app
 
-    settings = _settings(args, public_url=args.public_url)
-    _logging(args.log_level)
+    settings = _settings(
+        args, public_url=args.public_url, forwarded_allow_ips=args.forwarded_allow_ips
+    )
+    _logging(args.log_level, args.log_format)
     log = logging.getLogger("ringback")
     if not settings.signed:
         if not _loopback(args.host):
@@ -100,8 +111,9 @@ def _serve(args: argparse.Namespace) -> int:
     flows = app.state.engine.flows
     log.info("Serving %d flows from %s on http://%s:%d.", len(flows.by_id), settings.flows,
              args.host, args.port)
+    # The engine reads forwarded headers itself, from trusted proxies only.
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                access_log=False, log_config=None)
+                access_log=False, log_config=None, proxy_headers=False)
     return 0
 
 
@@ -115,15 +127,31 @@ def _loopback(host: str) -> bool:
 
 
 class _MaskingFormatter(logging.Formatter):
-    """Phone numbers in log lines are masked (`+4860*****67`)."""
+    """Phone numbers in log lines are masked (`+4860*****67`) at INFO and above."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return mask_text(super().format(record))
+        line = super().format(record)
+        return mask_text(line) if record.levelno >= logging.INFO else line
 
 
-def _logging(level: str) -> None:
+class _JsonFormatter(_MaskingFormatter):
+    """One JSON object per line: time, level, logger, message (and the error, if any)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record), "level": record.levelname,
+            "logger": record.name, "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        line = json.dumps(entry, ensure_ascii=False)
+        return mask_text(line) if record.levelno >= logging.INFO else line
+
+
+def _logging(level: str, form: str = "text") -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(_MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    text = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    handler.setFormatter(_JsonFormatter() if form == "json" else _MaskingFormatter(text))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -9,6 +9,7 @@ dialed, else an apology) and the error goes to the log with the call id.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import mimetypes
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,15 +23,22 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from prometheus_client import CONTENT_TYPE_LATEST
 from twilio.request_validator import RequestValidator
+from watchfiles import awatch
 
+from engine.dashboard import dashboard_routes
 from engine.flows.calls import Calls, Reply
 from engine.flows.registry import FlowSet
-from engine.flows.twiml import apology, fallback_dial
+from engine.flows.twiml import apology, fallback_dial, hangup
+from engine.metrics import Metrics
+from engine.privacy import Retention
 from engine.settings import Settings
 from engine.sms.outbox import Outbox
+from engine.sms.receipts import record_receipt
+from engine.sms.replies import Replies
 from engine.sms.transport import DryRun, Transport, TwilioTransport
-from engine.store import Store, StoreUnavailable
+from engine.store import Message, Store, StoreUnavailable
 
 __all__ = ["SIMULATED_AT", "create_app"]
 
@@ -54,18 +62,29 @@ def twiml(xml: str) -> Response:
 
 def create_app(
     settings: Settings, *, transport: Transport | None = None, store: Store | None = None,
-    outbox_delay: float | None = None,
+    outbox_delay: float | None = None, flows: FlowSet | None = None,
 ) -> Starlette:
-    """The engine as an ASGI app. `transport` and `store` may be given, as tests do."""
+    """The engine as an ASGI app. `transport`, `store` and `flows` may be given, as tests
+    and the simulator do; `flows` replaces loading the flows folder."""
     store = store or Store(settings.db)
     transport = transport or _transport(settings)
-    state = _State(settings, store, transport, outbox_delay)
+    state = _State(settings, store, transport, outbox_delay, flows)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await run_in_threadpool(store.create)
-        await state.outbox.resume()
+        try:
+            await run_in_threadpool(store.create)
+            await state.outbox.resume()
+        except StoreUnavailable as exc:
+            log.error("The store %s did not answer at start: %s.", settings.db, exc)
+        watcher = asyncio.create_task(state.watch()) if settings.watch else None
+        retention = Retention(store, settings)
+        await retention.start()
         yield
+        await retention.stop()
+        if watcher is not None:
+            state.stop_watching.set()
+            await watcher
         await state.outbox.drain()
 
     routes = [
@@ -73,9 +92,17 @@ def create_app(
         Route("/voice/status", state.signed(state.voice_status), methods=["POST"]),
         Route("/voice/dial", state.signed(state.voice_dial), methods=["POST"]),
         Route("/voice/recorded", state.signed(state.voice_recorded), methods=["POST"]),
+        Route("/voice/menu", state.signed(state.voice_menu), methods=["POST"]),
+        Route("/voice/screen", state.signed(state.voice_screen), methods=["POST"]),
+        Route("/voice/screened", state.signed(state.voice_screened), methods=["POST"]),
         Route("/voice/ended", state.signed(state.voice_ended), methods=["POST"]),
+        Route("/voice/report", state.signed(state.voice_report), methods=["POST"]),
+        Route("/sms", state.signed(state.sms), methods=["POST"]),
+        Route("/sms/status", state.signed(state.sms_status), methods=["POST"]),
         Route("/greetings/{file:path}", state.greeting, methods=["GET", "HEAD"]),
         Route("/healthz", state.healthz, methods=["GET"]),
+        Route("/metrics", state.metrics_page, methods=["GET"]),
+        *dashboard_routes(state),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.engine = state
@@ -93,16 +120,22 @@ class _State:
     """The engine's parts, shared by the routes."""
 
     def __init__(
-        self, settings: Settings, store: Store, transport: Transport, delay: float | None
+        self, settings: Settings, store: Store, transport: Transport, delay: float | None,
+        flows: FlowSet | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
-        self.flows = FlowSet.load(settings.flows)
-        for path, error in self.flows.refused.items():
-            log.error("Flow file %s refused:\n%s", path, error)
+        self.flows = flows if flows is not None else FlowSet.load(settings.flows)
+        _report(self.flows)
         self.calls = Calls(lambda: self.flows, store)
+        self.metrics = Metrics(store)
+        self.stop_watching = asyncio.Event()
         extra = {} if delay is None else {"base_delay": delay}
-        self.outbox = Outbox(store, transport, **extra)
+        # Texts resumed at start have no request to take a URL from: each keeps the
+        # StatusCallback it was first sent with, and PUBLIC_URL serves the rest.
+        callback = f"{settings.public_url}/sms/status" if settings.public_url else None
+        self.outbox = Outbox(store, transport, status_callback=callback, **extra)
+        self.replies = Replies(lambda: self.flows, store)
         self.validator = RequestValidator(settings.auth_token) if settings.auth_token else None
 
     # --- request plumbing -----------------------------------------------------------
@@ -111,13 +144,17 @@ class _State:
         """Read the form and check Twilio's signature before `handler` runs."""
 
         async def endpoint(request: Request) -> Response:
-            form = await _form(request)
-            if form is None:
-                return PlainTextResponse("expected a form-encoded body under 64 KiB", 400)
-            if self.validator is not None and not self._valid(request, form):
-                log.warning("Refused %s: missing or invalid X-Twilio-Signature.", request.url.path)
-                return PlainTextResponse("invalid signature", 403)
-            return await handler(request, form)
+            with self.metrics.latency.labels(request.url.path).time():
+                form = await _form(request)
+                if form is None:
+                    return PlainTextResponse("expected a form-encoded body under 64 KiB", 400)
+                if self.validator is not None and not self._valid(request, form):
+                    log.warning(
+                        "Refused %s from %s: missing or invalid X-Twilio-Signature.",
+                        request.url.path, _peer(request),
+                    )
+                    return PlainTextResponse("invalid signature", 403)
+                return await handler(request, form)
 
         return endpoint
 
@@ -127,15 +164,25 @@ class _State:
         return bool(signature) and self.validator.validate(self.public_url(request), form, signature)
 
     def public_url(self, request: Request) -> str:
-        """The URL Twilio requested: PUBLIC_URL joined to the raw path and query."""
+        """The URL Twilio requested, byte for byte: the public base, raw path and raw query."""
         query = request.scope.get("query_string", b"").decode("latin-1")
-        if self.settings.public_url:
-            path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
-            return self.settings.public_url + path + (f"?{query}" if query else "")
-        return str(request.url)
+        path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+        return self.base_url(request) + path + (f"?{query}" if query else "")
 
     def base_url(self, request: Request) -> str:
-        return self.settings.public_url or str(request.base_url).rstrip("/")
+        """`https://calls.example.com`: PUBLIC_URL, else the request's own scheme and host.
+
+        X-Forwarded-Proto and X-Forwarded-Host count only when the direct peer is a proxy
+        the operator trusts (FORWARDED_ALLOW_IPS); anyone else could forge them.
+        """
+        if self.settings.public_url:
+            return self.settings.public_url
+        scheme = request.url.scheme
+        host = request.headers.get("host", "")
+        if self.settings.trusts(_peer(request)):
+            scheme = _first(request.headers.get("x-forwarded-proto")) or scheme
+            host = _first(request.headers.get("x-forwarded-host")) or host
+        return f"{scheme}://{host}"
 
     def _send(self, reply: Reply, request: Request) -> Response:
         if reply.texts:
@@ -167,17 +214,54 @@ class _State:
             return twiml(apology())
         return self._send(reply, request)
 
+    async def voice_menu(self, request: Request, form: FormData) -> Response:
+        """A menu's `<Gather>` (a key) or its `<Redirect>` (no key): the chosen steps."""
+        params = dict(form)
+        flow_id, step = request.query_params.get("flow", ""), request.query_params.get("step", "")
+        try:
+            reply = await run_in_threadpool(
+                self.calls.menu, flow_id, step, params, self.base_url(request)
+            )
+        except Exception:
+            log.exception("Call %s: the menu callback failed; apologising.", params.get("CallSid"))
+            return twiml(apology())
+        return self._send(reply, request)
+
+    async def voice_screen(self, request: Request, form: FormData) -> Response:
+        """The business's own leg, on pick-up (`<Number url>`): the screening prompt."""
+        return await self._business_leg(self.calls.screen, request, form)
+
+    async def voice_screened(self, request: Request, form: FormData) -> Response:
+        """The key the business pressed at the screening prompt."""
+        return await self._business_leg(self.calls.screened, request, form)
+
+    async def _business_leg(
+        self, method: Callable[..., Reply], request: Request, form: FormData
+    ) -> Response:
+        """On the business's leg a failure hangs that leg up: the caller's dial reports back."""
+        params = dict(form)
+        flow_id, step = request.query_params.get("flow", ""), request.query_params.get("step", "")
+        try:
+            reply = await run_in_threadpool(method, flow_id, step, params)
+        except Exception:
+            log.exception("Call %s: screening failed; hanging up the business leg.",
+                          params.get("ParentCallSid") or params.get("CallSid"))
+            return twiml(hangup())
+        return twiml(reply.xml)
+
     async def voice_recorded(self, request: Request, form: FormData) -> Response:
         params = dict(form)
         flow_id, step = request.query_params.get("flow", ""), request.query_params.get("step", "")
         reply = await self._guarded(self.calls.recorded, flow_id, step, params)
-        return self._send(reply, request)
+        return self._send(reply, request) if reply else twiml(hangup())
 
     async def voice_status(self, request: Request, form: FormData) -> Response:
         params = dict(form)
         if not params.get("CallSid") or not params.get("CallStatus"):
             return PlainTextResponse("CallSid and CallStatus are required", 400)
         reply = await self._guarded(self.calls.status, params)
+        if reply is None:
+            return PlainTextResponse("the store is unavailable; retry later", 503)
         return self._send(reply, request)
 
     async def voice_ended(self, request: Request, form: FormData) -> Response:
@@ -187,12 +271,51 @@ class _State:
             await run_in_threadpool(self.store.add_event, params["CallSid"], "fallback", params)
         return twiml(apology("Goodbye."))
 
-    async def _guarded(self, method: Callable[..., Reply], *args: object) -> Reply:
+    async def sms(self, request: Request, form: FormData) -> Response:
+        """A caller texted a line: keep it, apply STOP/START, answer `<Response/>` or the copy."""
+        params = dict(form)
+        xml = await run_in_threadpool(self.replies.receive, params)
+        return twiml(xml)
+
+    async def sms_status(self, request: Request, form: FormData) -> Response:
+        """Twilio reports on a text the engine sent; kept, applied, answered with no body."""
+        params = dict(form)
+        if not params.get("MessageSid") and not params.get("SmsSid"):
+            return PlainTextResponse("MessageSid is required", 400)
+        message = request.query_params.get("message")
+        await run_in_threadpool(record_receipt, self.store, params, message)
+        return Response(status_code=204)
+
+    async def voice_report(self, request: Request, form: FormData) -> Response:
+        """For `ringback simulate --url`: one call's trigger and text decisions, read-only.
+
+        Signed like every webhook, so only a holder of the auth token (or anyone on the
+        loopback of an unsigned local engine) can read it.
+        """
+        sid = str(form.get("CallSid", ""))
+        call = await run_in_threadpool(self.store.call, sid)
+        if call is None:
+            return JSONResponse({"error": f"no call {sid!r} in the store"}, 404)
+        texts = await run_in_threadpool(self.store.messages_for_call, sid)
+        return JSONResponse({
+            "call_sid": sid, "flow": call.flow_id, "trigger": call.trigger,
+            "answered": call.answered, "ended": call.ended,
+            "sms": [_text_report(message) for message in texts],
+        })
+
+    async def _guarded(self, method: Callable[..., Reply], *args: object) -> Reply | None:
+        """Run a callback that Twilio does not wait on; None when it could not be recorded.
+
+        Twilio retries a callback that failed, so the answer is a plain 503, never a
+        stack trace.
+        """
         try:
             return await run_in_threadpool(method, *args)
         except StoreUnavailable:
             log.exception("The store did not answer; the callback was not recorded.")
-            raise
+        except Exception:
+            log.exception("A callback failed and was not recorded.")
+        return None
 
     async def greeting(self, request: Request) -> Response:
         """A greeting's audio, only from inside the greetings folder."""
@@ -209,10 +332,54 @@ class _State:
             return JSONResponse({"status": "store unreachable", "flows": len(self.flows.by_id)}, 503)
         return JSONResponse({"status": "ok", "flows": len(self.flows.by_id)})
 
+    async def metrics_page(self, request: Request) -> Response:
+        body = await run_in_threadpool(self.metrics.render)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    async def watch(self) -> None:
+        """Reload flows when their files change; a refused file keeps its last good version."""
+        folder = self.settings.flows
+        if not folder.is_dir():
+            return
+        async for _ in awatch(folder, stop_event=self.stop_watching, debounce=200, step=50):
+            flows = await run_in_threadpool(FlowSet.load, folder, self.flows)
+            _report(flows)
+            self.flows = flows
+            log.info("Flows reloaded from %s: %d served.", folder, len(flows.by_id))
+
     def _fallback(self, to: str) -> str:
         flow = self.flows.for_number(to)
         number = flow.first_number() if flow else None
         return fallback_dial(number) if number else apology()
+
+
+def _text_report(message: Message) -> dict[str, object]:
+    """A text's decision as `ringback simulate --json` shows it, with the step behind it."""
+    if message.status == "skipped":
+        return {"to": message.to_number, "status": "skipped", "reason": message.reason,
+                "step": message.step}
+    return {
+        "to": message.to_number, "from": message.from_number, "body": message.body,
+        "encoding": message.encoding, "segments": message.segments, "status": message.status,
+        "step": message.step,
+    }
+
+
+def _report(flows: FlowSet) -> None:
+    """One log line per refused file, its problems joined, each with its position."""
+    for path, error in flows.refused.items():
+        kept = "; its last good version is still served" if path in flows.by_path else ""
+        problems = "; ".join(str(problem) for problem in error.problems)
+        log.error("Flow file %s refused%s: %s", path, kept, problems)
+
+
+def _peer(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _first(value: str | None) -> str | None:
+    """The first entry of a comma-separated forwarded header: the client-facing proxy's."""
+    return value.split(",")[0].strip() or None if value else None
 
 
 async def _form(request: Request) -> FormData | None:

@@ -8,10 +8,15 @@
 | PUBLIC_URL | none |
 | TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN | none (unsigned local mode, dry-run texts) |
 | TWILIO_API_BASE | https://api.twilio.com |
+| FORWARDED_ALLOW_IPS | 127.0.0.1 (proxies whose X-Forwarded-* headers are believed) |
+| RINGBACK_DASHBOARD_PASSWORD, RINGBACK_DASHBOARD_USERS | none (the dashboard is off) |
+| RINGBACK_DASHBOARD_SECRET | none (a random key: sessions end when the engine stops) |
+| RINGBACK_RETENTION_DAYS | 365 |
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -32,6 +37,12 @@ class Settings:
     account_sid: str | None = None
     auth_token: str | None = None
     api_base: str = "https://api.twilio.com"
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1",)
+    watch: bool = True
+    dashboard_password: str | None = None
+    dashboard_users: str | None = None  # "name:password, name:password"
+    dashboard_secret: str | None = None
+    retention_days: int = 365
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **flags: Any) -> Settings:
@@ -45,9 +56,31 @@ class Settings:
             account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
             auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
             api_base=env.get("TWILIO_API_BASE") or "https://api.twilio.com",
+            forwarded_allow_ips=_addresses(env.get("FORWARDED_ALLOW_IPS", "127.0.0.1")),
+            dashboard_password=env.get("RINGBACK_DASHBOARD_PASSWORD") or None,
+            dashboard_users=env.get("RINGBACK_DASHBOARD_USERS") or None,
+            dashboard_secret=env.get("RINGBACK_DASHBOARD_SECRET") or None,
+            retention_days=_days(env.get("RINGBACK_RETENTION_DAYS") or "365"),
         )
+        if isinstance(flags.get("forwarded_allow_ips"), str):
+            flags["forwarded_allow_ips"] = _addresses(flags["forwarded_allow_ips"])
         given = {key: value for key, value in flags.items() if value is not None}
         return replace(settings, **given).checked()
+
+    def trusts(self, peer: str | None) -> bool:
+        """Whether a direct peer is a proxy whose X-Forwarded-* headers count."""
+        if peer is None:
+            return False
+        for allowed in self.forwarded_allow_ips:
+            if allowed == "*":
+                return True
+            try:
+                if ipaddress.ip_address(peer) in ipaddress.ip_network(allowed, strict=False):
+                    return True
+            except ValueError:
+                if peer == allowed:
+                    return True
+        return False
 
     def checked(self) -> Settings:
         if self.public_url and not self.public_url.startswith(("https://", "http://")):
@@ -55,6 +88,11 @@ class Settings:
                 f"PUBLIC_URL must start with https:// (or http://), got {self.public_url!r}"
             )
         return replace(self, public_url=self.public_url.rstrip("/") if self.public_url else None)
+
+    @property
+    def dashboard(self) -> bool:
+        """Whether `/dashboard` is served: only with a password or a list of users."""
+        return bool(self.dashboard_password or self.dashboard_users)
 
     @property
     def signed(self) -> bool:
@@ -65,3 +103,17 @@ class Settings:
     def sends_texts(self) -> bool:
         """Whether texts go out through Twilio (else they are recorded in dry-run mode)."""
         return self.account_sid is not None and self.auth_token is not None
+
+
+def _addresses(text: str) -> tuple[str, ...]:
+    """`"127.0.0.1, 10.0.0.0/8"` → `("127.0.0.1", "10.0.0.0/8")`."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _days(value: str) -> int:
+    """RINGBACK_RETENTION_DAYS as a number of days, at least 1."""
+    if not value.strip().isdigit() or int(value) < 1:
+        raise ConfigError(
+            f"RINGBACK_RETENTION_DAYS must be a whole number of days, 1 or more, got {value!r}"
+        )
+    return int(value)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,9 +17,11 @@ from twilio.request_validator import RequestValidator
 from engine.server import create_app
 from engine.settings import Settings
 from engine.store import Store
+from tests.twilio_standin import MessagesApi
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "test-auth-token-0123456789abcdef"
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 
 
 @dataclass
@@ -47,31 +50,58 @@ class Running:
             time.sleep(0.02)
 
 
+def start_uvicorn(app: Any) -> tuple[uvicorn.Server, threading.Thread, str]:
+    """Run an ASGI app under uvicorn on a free loopback port, in a thread."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", proxy_headers=False
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        assert thread.is_alive(), "uvicorn stopped while starting"
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+def stop_uvicorn(server: uvicorn.Server, thread: threading.Thread) -> None:
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[object]:
     """Start engines on loopback with the given settings; stop them after the test."""
     servers: list[tuple[uvicorn.Server, threading.Thread]] = []
 
-    def start(token: str | None = TOKEN, flows: Path | None = None, **more: object) -> Running:
-        settings = Settings(
-            flows=flows or REPO / "flows", greetings=REPO / "greetings",
-            db=f"sqlite:///{tmp_path / f'engine{len(servers)}.db'}", auth_token=token, **more,
-        )
+    def start(token: str | None = TOKEN, flows: Path | None = None, **more: Any) -> Running:
+        values: dict[str, Any] = {
+            "flows": flows or REPO / "flows", "greetings": REPO / "greetings",
+            "db": f"sqlite:///{tmp_path / f'engine{len(servers)}.db'}", "auth_token": token,
+            "watch": flows is not None, **more,
+        }
+        settings = Settings(**values)
         store = Store(settings.db)
         app = create_app(settings, store=store)
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
+        server, thread, url = start_uvicorn(app)
         servers.append((server, thread))
-        return Running(f"http://127.0.0.1:{port}", app, store, token)
+        return Running(url, app, store, token)
 
     yield start
     for server, thread in servers:
-        server.should_exit = True
-        thread.join(timeout=10)
+        stop_uvicorn(server, thread)
+
+
+@pytest.fixture
+def messages_api() -> Iterator[MessagesApi]:
+    """Twilio's Messages API on loopback (tests/twilio_standin.py), for the account below.
+
+    Fails the test if the engine sent a request Twilio would find wrong.
+    """
+    api = MessagesApi(ACCOUNT_SID, TOKEN).start()
+    yield api
+    api.stop()
+    assert not api.problems, api.problems
