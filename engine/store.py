@@ -15,11 +15,12 @@ SQLite (WAL mode) is the default; the SQL is portable to PostgreSQL.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import (
     Boolean,
@@ -45,7 +46,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-__all__ = ["Call", "Message", "Store", "StoreUnavailable", "utcnow"]
+__all__ = [
+    "MESSAGE_STATUS_RANK", "Call", "InboundReply", "Message", "Store", "StoreUnavailable",
+    "utcnow",
+]
 
 FINAL_CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
@@ -56,6 +60,7 @@ calls = Table(
     metadata,
     Column("call_sid", String(64), primary_key=True),
     Column("flow_id", String(200), nullable=False),
+    Column("flow_version", String(32)),  # the digest of the flow the call started on
     Column("line", String(32), nullable=False),
     Column("caller", String(64), nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
@@ -68,8 +73,13 @@ calls = Table(
     Column("ended_at", DateTime(timezone=True)),
     Column("duration", Integer),
     Column("recording_url", Text),
+    Column("bridged_step", String(200)),  # the dial step bridging it to the business now
 )
 Index("calls_by_line_time", calls.c.line, calls.c.started_at)
+# The dashboard's list (newest first, by flow) and a caller's history on a line.
+Index("calls_by_time", calls.c.started_at, calls.c.call_sid)
+Index("calls_by_flow_time", calls.c.flow_id, calls.c.started_at)
+Index("calls_by_caller", calls.c.flow_id, calls.c.caller, calls.c.started_at)
 
 call_events = Table(
     "call_events",
@@ -103,23 +113,78 @@ messages = Table(
     Column("error_code", Integer),
     Column("provider_sid", String(64), index=True),
     Column("attempts", Integer, nullable=False, default=0),
+    Column("status_callback", Text),  # where Twilio reports on it; kept for a restart
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("call_sid", "step", name="one_text_per_step"),
 )
 Index("messages_by_caller", messages.c.line, messages.c.to_number, messages.c.created_at)
 Index("messages_by_status", messages.c.status)
+Index("messages_by_time", messages.c.created_at)
 
+# Every status callback Twilio sends about a text, even one for a message the engine
+# cannot place (message_id NULL): nothing Twilio says is thrown away.
 message_events = Table(
     "message_events",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("message_id", Integer, ForeignKey("messages.id"), nullable=False, index=True),
+    Column("message_id", Integer, ForeignKey("messages.id"), index=True),
+    Column("message_sid", String(64)),
     Column("status", String(32), nullable=False),
     Column("error_code", Integer),
     Column("params", Text, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
 )
+
+# Callers who replied an opt-out word to a line (or whom Twilio reports as opted out):
+# one row per caller and line, removed when they opt back in.
+opt_outs = Table(
+    "opt_outs",
+    metadata,
+    Column("line", String(32), primary_key=True),
+    Column("number", String(64), primary_key=True),
+    Column("source", String(32), nullable=False),  # the word, or "twilio-21610"
+    Column("since", DateTime(timezone=True), nullable=False),
+)
+
+# Numbers Twilio refused as landlines (21614, 21635, or 30006 on delivery): a number is
+# a landline for every line, so the next text to it is skipped without asking again.
+landlines = Table(
+    "landlines",
+    metadata,
+    Column("number", String(64), primary_key=True),
+    Column("error_code", Integer, nullable=False),
+    Column("learned_at", DateTime(timezone=True), nullable=False),
+)
+
+# Texts callers sent to a line: the caller's side of their history with it.
+replies = Table(
+    "replies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_sid", String(64), unique=True),  # Twilio's retry finds the first
+    Column("line", String(32), nullable=False),
+    Column("caller", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("kind", String(16), nullable=False),  # reply | opt-out | opt-in | help
+    Column("answered", Boolean, nullable=False, default=False),
+    Column("params", Text, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+Index("replies_by_caller", replies.c.line, replies.c.caller, replies.c.received_at)
+
+# How far along a text is; a status callback only ever moves a text up this order, so a
+# late `sent` cannot overwrite `delivered`. Twilio's final statuses share the top rank:
+# the first one recorded stays. `unknown` (Twilio may or may not have it) is below every
+# status Twilio reports, so a callback settles it.
+MESSAGE_STATUS_RANK: Final[dict[str, int]] = {
+    "pending": 0, "sending": 0, "skipped": 0,
+    "unknown": 1,
+    "accepted": 2, "scheduled": 2, "queued": 2,
+    "sent": 3,
+    "delivered": 4, "undelivered": 4, "failed": 4, "canceled": 4,
+    "partially_delivered": 4, "read": 5,
+}  # fmt: skip
 
 
 def utcnow() -> datetime:
@@ -134,6 +199,7 @@ class StoreUnavailable(RuntimeError):
 class Call:
     call_sid: str
     flow_id: str
+    flow_version: str | None
     line: str
     caller: str
     started_at: datetime
@@ -153,6 +219,7 @@ class Message:
     id: int
     call_sid: str
     step: str
+    line: str
     to_number: str
     from_number: str | None
     body: str | None
@@ -162,6 +229,21 @@ class Message:
     reason: str | None
     error_code: int | None
     attempts: int
+    provider_sid: str | None = None
+    status_callback: str | None = None
+
+
+@dataclass(frozen=True)
+class InboundReply:
+    """A text a caller sent to a line, as `POST /sms` recorded it."""
+
+    id: int
+    line: str
+    caller: str
+    body: str
+    kind: str
+    answered: bool
+    received_at: datetime
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -180,7 +262,10 @@ class Store:
 
     def create(self) -> None:
         """Create the tables that do not exist yet."""
-        metadata.create_all(self.engine)
+        try:
+            metadata.create_all(self.engine)
+        except OperationalError as exc:
+            raise StoreUnavailable(str(exc.orig)) from exc
 
     def close(self) -> None:
         self.engine.dispose()
@@ -204,11 +289,16 @@ class Store:
     # --- calls ----------------------------------------------------------------------
 
     def start_call(
-        self, call_sid: str, flow_id: str, line: str, caller: str, at: datetime, trigger: str
+        self, call_sid: str, flow: tuple[str, str], line: str, caller: str, at: datetime,
+        trigger: str,
     ) -> Call:
-        """Record a new call, or return the one a retried first webhook already created."""
+        """Record a new call, or return the one a retried first webhook already created.
+
+        `flow` is the flow's id and version (digest).
+        """
         values = dict(
-            call_sid=call_sid, flow_id=flow_id, line=line, caller=caller, started_at=at,
+            call_sid=call_sid, flow_id=flow[0], flow_version=flow[1], line=line,
+            caller=caller, started_at=at.astimezone(UTC),  # SQLite keeps no offset
             trigger=trigger, state="active", status="ringing", sequence=-1, busy_known=False,
             answered=False,
         )
@@ -229,11 +319,29 @@ class Store:
         if row is None:
             return None
         return Call(
-            call_sid=row.call_sid, flow_id=row.flow_id, line=row.line, caller=row.caller,
+            call_sid=row.call_sid, flow_id=row.flow_id, flow_version=row.flow_version,
+            line=row.line, caller=row.caller,
             started_at=_aware(row.started_at), trigger=row.trigger,  # type: ignore[arg-type]
             state=row.state, status=row.status, busy_known=row.busy_known,
             answered=row.answered,
         )
+
+    def counts(self) -> dict[str, Any]:
+        """Calls by trigger, texts by (status, reason), and the outbox's depth."""
+        with self._begin() as connection:
+            calls_by = connection.execute(
+                select(calls.c.trigger, func.count()).group_by(calls.c.trigger)
+            ).all()
+            texts_by = connection.execute(
+                select(messages.c.status, messages.c.reason, func.count())
+                .group_by(messages.c.status, messages.c.reason)
+            ).all()
+        texts = {(status, reason): number for status, reason, number in texts_by}
+        return {
+            "calls": {trigger: number for trigger, number in calls_by},
+            "texts": texts,
+            "pending": sum(n for (status, _), n in texts.items() if status == "pending"),
+        }
 
     def add_event(self, call_sid: str, kind: str, params: Mapping[str, str]) -> None:
         """Keep a webhook's parameters in the call's history, whatever it changes."""
@@ -242,7 +350,7 @@ class Store:
             connection.execute(
                 insert(call_events).values(
                     call_sid=call_sid, kind=kind, status=params.get("CallStatus"),
-                    sequence=int(sequence) if sequence.isdigit() else None,
+                    sequence=int(sequence) if re.fullmatch(r"[0-9]{1,9}", sequence) else None,
                     params=json.dumps(dict(params), sort_keys=True), received_at=utcnow(),
                 )
             )
@@ -278,6 +386,22 @@ class Store:
             connection.execute(
                 update(calls).where(calls.c.call_sid == call_sid).values(answered=True)
             )
+
+    def bridge(self, call_sid: str, step: str | None) -> None:
+        """The business took the call through dial `step`; None when that bridge is over."""
+        with self._begin() as connection:
+            connection.execute(
+                update(calls).where(calls.c.call_sid == call_sid).values(bridged_step=step)
+            )
+
+    def bridged(self, flow_id: str, step: str) -> int:
+        """How many live calls of `flow_id` dial `step` has bridged to the business now."""
+        with self._begin() as connection:
+            query = select(func.count()).select_from(calls).where(
+                calls.c.flow_id == flow_id, calls.c.bridged_step == step,
+                calls.c.state == "active",
+            )
+            return int(connection.execute(query).scalar_one())
 
     def keep_recording(self, call_sid: str, url: str) -> None:
         with self._begin() as connection:
@@ -382,32 +506,225 @@ class Store:
             )
             return result.rowcount
 
-    def claim_send(self, message_id: int) -> bool:
-        """Move a pending text to `sending`; False when someone else already did."""
+    def claim_send(self, message_id: int, status_callback: str | None = None) -> bool:
+        """Move a pending text to `sending`; False when someone else already did.
+
+        A `status_callback` given is kept with the text, so an engine that restarts
+        sends it with the same one.
+        """
+        callback = func.coalesce(status_callback, messages.c.status_callback)
         with self._begin() as connection:
             result = connection.execute(
                 update(messages)
                 .where(messages.c.id == message_id, messages.c.status == "pending")
-                .values(status="sending", attempts=messages.c.attempts + 1, updated_at=utcnow())
+                .values(
+                    status="sending", attempts=messages.c.attempts + 1,
+                    status_callback=callback, updated_at=utcnow(),
+                )
             )
             return result.rowcount == 1
 
-    def finish_send(self, message_id: int, **values: Any) -> None:
-        """Record what the transport said: sent (with the provider's id), failed, unknown."""
+    def finish_send(
+        self, message_id: int, status: str, *, provider_sid: str | None = None,
+        error_code: int | None = None,
+    ) -> None:
+        """Record what the transport said: sent (with the provider's id), failed, unknown,
+        or pending again (to be retried).
+
+        Only a text still `sending` (or `unknown`, when another process gave it up) takes
+        the new status: a status callback that arrived first has said more already.
+        """
+        known = {"provider_sid": provider_sid, "error_code": error_code}
+        given = {key: value for key, value in known.items() if value is not None}
         with self._begin() as connection:
+            if given:
+                connection.execute(
+                    update(messages).where(messages.c.id == message_id).values(**given)
+                )
             connection.execute(
                 update(messages)
-                .where(messages.c.id == message_id)
-                .values(**values, updated_at=utcnow())
+                .where(messages.c.id == message_id, messages.c.status.in_(("sending", "unknown")))
+                .values(status=status, updated_at=utcnow())
             )
+
+    def give_up(self, message_id: int) -> bool:
+        """A text retried as often as it may be is `failed`; False if it was not pending."""
+        with self._begin() as connection:
+            result = connection.execute(
+                update(messages)
+                .where(messages.c.id == message_id, messages.c.status == "pending")
+                .values(status="failed", updated_at=utcnow())
+            )
+            return result.rowcount == 1
+
+    def message_by_sid(self, provider_sid: str) -> Message | None:
+        with self._begin() as connection:
+            row = connection.execute(
+                select(messages).where(messages.c.provider_sid == provider_sid)
+            ).first()
+        return _message(row) if row else None
+
+    def record_receipt(
+        self, message_id: int | None, message_sid: str, status: str, error_code: int | None,
+        params: Mapping[str, str],
+    ) -> Message | None:
+        """Keep a status callback; move its text forward, never back. The text after it.
+
+        The callback is kept even when `message_id` is None (a text the engine cannot
+        place). The text takes `status` only if that ranks above its own
+        (MESSAGE_STATUS_RANK), and learns Twilio's id if it did not know it (a text
+        recorded `unknown` that Twilio did accept).
+        """
+        rank = MESSAGE_STATUS_RANK.get(status, -1)
+        below = [name for name, other in MESSAGE_STATUS_RANK.items() if other < rank]
+        with self._begin() as connection:
+            connection.execute(
+                insert(message_events).values(
+                    message_id=message_id, message_sid=message_sid or None, status=status,
+                    error_code=error_code, params=json.dumps(dict(params), sort_keys=True),
+                    received_at=utcnow(),
+                )
+            )
+            if message_id is None:
+                return None
+            return self._advance(connection, message_id, message_sid, status, error_code, below)
+
+    def _advance(
+        self, connection: Connection, message_id: int, message_sid: str, status: str,
+        error_code: int | None, below: list[str],
+    ) -> Message | None:
+        if message_sid:
+            connection.execute(
+                update(messages)
+                .where(messages.c.id == message_id, messages.c.provider_sid.is_(None))
+                .values(provider_sid=message_sid)
+            )
+        changes: dict[str, Any] = {"status": status, "updated_at": utcnow()}
+        if error_code is not None:
+            changes["error_code"] = error_code
+        connection.execute(
+            update(messages)
+            .where(messages.c.id == message_id, messages.c.status.in_(below))
+            .values(**changes)
+        )
+        row = connection.execute(select(messages).where(messages.c.id == message_id)).first()
+        return _message(row) if row else None
+
+    def receipts(self, message_id: int) -> list[dict[str, Any]]:
+        """The status callbacks kept for a text, in the order they arrived."""
+        with self._begin() as connection:
+            rows = connection.execute(
+                select(message_events).where(message_events.c.message_id == message_id)
+                .order_by(message_events.c.id)
+            ).all()
+        return [dict(row._mapping) for row in rows]
+
+    # --- opt-outs, landlines, replies -------------------------------------------------
+
+    def opt_out(self, line: str, number: str, source: str) -> bool:
+        """This caller wants no more texts from this line; False if already opted out."""
+        values = dict(line=line, number=number, source=source, since=utcnow())
+        with self._begin() as connection:
+            try:
+                with connection.begin_nested():
+                    connection.execute(insert(opt_outs).values(**values))
+            except IntegrityError:
+                return False
+            return True
+
+    def opt_in(self, line: str, number: str) -> bool:
+        """This caller may be texted by this line again; False if they were not opted out."""
+        with self._begin() as connection:
+            result = connection.execute(
+                opt_outs.delete().where(opt_outs.c.line == line, opt_outs.c.number == number)
+            )
+            return result.rowcount > 0
+
+    def opted_out(self, line: str, number: str) -> bool:
+        with self._begin() as connection:
+            row = connection.execute(
+                select(opt_outs.c.since)
+                .where(opt_outs.c.line == line, opt_outs.c.number == number)
+            ).first()
+        return row is not None
+
+    def remember_landline(self, number: str, error_code: int) -> bool:
+        """Twilio refused this number as a landline; False if that was known already."""
+        values = dict(number=number, error_code=error_code, learned_at=utcnow())
+        with self._begin() as connection:
+            try:
+                with connection.begin_nested():
+                    connection.execute(insert(landlines).values(**values))
+            except IntegrityError:
+                return False
+            return True
+
+    def known_landline(self, number: str) -> bool:
+        with self._begin() as connection:
+            row = connection.execute(
+                select(landlines.c.error_code).where(landlines.c.number == number)
+            ).first()
+        return row is not None
+
+    def add_reply(
+        self, message_sid: str, line: str, caller: str, body: str, kind: str,
+        params: Mapping[str, str],
+    ) -> int | None:
+        """Keep a caller's text to a line; None when this MessageSid was kept already."""
+        values = dict(
+            message_sid=message_sid or None, line=line, caller=caller, body=body, kind=kind,
+            answered=False, params=json.dumps(dict(params), sort_keys=True),
+            received_at=utcnow(),
+        )
+        with self._begin() as connection:
+            try:
+                with connection.begin_nested():
+                    result = connection.execute(insert(replies).values(**values))
+            except IntegrityError:
+                return None
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def mark_answered(self, reply_id: int) -> None:
+        with self._begin() as connection:
+            connection.execute(
+                update(replies).where(replies.c.id == reply_id).values(answered=True)
+            )
+
+    def replies_from(self, line: str, caller: str) -> list[InboundReply]:
+        """What this caller texted to this line, oldest first."""
+        with self._begin() as connection:
+            rows = connection.execute(
+                select(replies)
+                .where(replies.c.line == line, replies.c.caller == caller)
+                .order_by(replies.c.id)
+            ).all()
+        return [
+            InboundReply(
+                id=row.id, line=row.line, caller=row.caller, body=row.body, kind=row.kind,
+                answered=row.answered, received_at=_aware(row.received_at),  # type: ignore[arg-type]
+            )
+            for row in rows
+        ]
+
+    def last_auto_reply(self, line: str, caller: str) -> datetime | None:
+        """When this line last answered this caller's reply with its `sms.reply` copy."""
+        with self._begin() as connection:
+            value = connection.execute(
+                select(func.max(replies.c.received_at)).where(
+                    replies.c.line == line, replies.c.caller == caller,
+                    replies.c.answered.is_(True),
+                )
+            ).scalar()
+        return _aware(value)
 
 
 def _message(row: Any) -> Message:
     return Message(
-        id=row.id, call_sid=row.call_sid, step=row.step, to_number=row.to_number,
-        from_number=row.from_number, body=row.body, encoding=row.encoding,
-        segments=row.segments, status=row.status, reason=row.reason,
-        error_code=row.error_code, attempts=row.attempts,
+        id=row.id, call_sid=row.call_sid, step=row.step, line=row.line,
+        to_number=row.to_number, from_number=row.from_number, body=row.body,
+        encoding=row.encoding, segments=row.segments, status=row.status, reason=row.reason,
+        error_code=row.error_code, attempts=row.attempts, provider_sid=row.provider_sid,
+        status_callback=row.status_callback,
     )
 
 

@@ -22,14 +22,14 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ValidationError
 
 from engine.dsl import model as m
-from engine.dsl.flow import Action, Flow
+from engine.dsl.flow import FALLBACKS, Action, Flow
 from engine.dsl.hours import parse_days, parse_hours
 from engine.dsl.loader import Loaded, Path, load_text
 from engine.errors import FlowError, Problem
 from engine.flows.schedule import Schedule
 from engine.sms.copy import CopyError, Template, compile_copy
 
-__all__ = ["compile_file", "compile_text"]
+__all__ = ["check_names", "compile_file", "compile_text", "walk_steps"]
 
 
 def compile_file(path: FilePath | str) -> Flow:
@@ -50,7 +50,13 @@ def compile_text(text: str, path: str, flow_id: str) -> Flow:
         found = type(loaded.data).__name__ if loaded.data is not None else "an empty file"
         message = f"a flow file is a mapping of keys such as line, business and on, got {found}"
         raise FlowError(path, [_problem(loaded, (), "not-a-mapping", message)])
-    flow_model = validate(loaded)
+    problems = check_names(loaded)
+    try:
+        flow_model = validate(loaded)
+    except FlowError as error:
+        raise FlowError(path, _unique([*error.problems, *problems])) from None
+    if problems:
+        raise FlowError(path, _unique(problems))
     return link(loaded, flow_model, flow_id, hashlib.sha256(text.encode()).hexdigest()[:16])
 
 
@@ -65,15 +71,28 @@ def validate(loaded: Loaded) -> m.FlowModel:
         raise FlowError(loaded.path, _unique(problems)) from None
 
 
-def link(loaded: Loaded, flow: m.FlowModel, flow_id: str, digest: str) -> Flow:
-    """Resolve names, compile copy and the schedule; raise FlowError on what does not fit."""
+def check_names(loaded: Loaded) -> list[Problem]:
+    """The link phase's checks, run on the author's data so they need no valid model.
+
+    Greeting and copy names, copy templates, `goto` targets and cycles, `reject` placement
+    and the schedule's own rules: a file with a bad timeout still hears about its unknown
+    greeting in the same report.
+    """
     problems: list[Problem] = []
-    copy = _link_copy(loaded, flow, problems)
-    schedule = _link_schedule(loaded, flow, problems)
-    triggers, actions = _link_steps(loaded, flow, copy, problems)
-    if problems:
-        raise FlowError(loaded.path, problems)
-    assert schedule is not None
+    problems += _copy_problems(loaded)
+    problems += _schedule_problems(loaded)
+    for where, step in walk_steps(loaded.data):
+        problems += _step_problems(loaded, where, step)
+    problems += _goto_cycles(loaded)
+    return problems
+
+
+def link(loaded: Loaded, flow: m.FlowModel, flow_id: str, digest: str) -> Flow:
+    """Resolve names, compile copy and the schedule; `check_names` found every problem."""
+    copy = {name: compile_copy(source) for name, source in flow.sms.copy_.items()}
+    schedule = _schedule(flow)
+    sequences, actions = _link_steps(loaded, flow, copy)
+    triggers = {trigger: sequences[f"on.{trigger}"] for trigger in flow.on}
     return Flow(
         id=flow_id,
         path=loaded.path,
@@ -87,93 +106,270 @@ def link(loaded: Loaded, flow: m.FlowModel, flow_id: str, digest: str) -> Flow:
         triggers=triggers,
         digest=digest,
         actions=actions,
+        sequences=sequences,
     )
 
 
-def _link_copy(loaded: Loaded, flow: m.FlowModel, problems: list[Problem]) -> dict[str, Template]:
-    copy: dict[str, Template] = {}
-    for name, source in flow.sms.copy_.items():
-        try:
-            copy[name] = compile_copy(source)
-        except CopyError as exc:
-            problems.append(_problem(loaded, ("sms", "copy", name), "bad-copy", f"sms.copy.{name} {exc}"))
-    return copy
+# --- link checks on the author's data ------------------------------------------------
 
 
-def _link_schedule(loaded: Loaded, flow: m.FlowModel, problems: list[Problem]) -> Schedule | None:
-    hours = None
-    if flow.hours is not None:
-        entries = list(flow.hours.items())
-        hours, found = parse_hours(entries)
-        for p in found:
+def walk_steps(data: Any, where: Path = ()) -> Iterator[tuple[Path, Any]]:
+    """Every step of a flow's data with its path, nested steps (dial.on, menu) included."""
+    if not where:
+        on = data.get("on") if isinstance(data, dict) else None
+        for trigger, steps in on.items() if isinstance(on, dict) else ():
+            yield from walk_steps(steps, ("on", str(trigger)))
+        return
+    for index, step in enumerate(data if isinstance(data, list) else ()):
+        yield (*where, index), step
+        for inner, steps in _inner_lists(step):
+            yield from walk_steps(steps, (*where, index, *inner))
+
+
+def _inner_lists(step: Any) -> Iterator[tuple[Path, Any]]:
+    """The step lists inside one step: a dial's `on` outcomes, a menu's options and default."""
+    if not (isinstance(step, dict) and len(step) == 1):
+        return
+    name, options = next(iter(step.items()))
+    if not isinstance(options, dict):
+        return
+    if name == "dial" and isinstance(options.get("on"), dict):
+        for outcome, steps in options["on"].items():
+            yield ("dial", "on", str(outcome)), steps
+    if name == "menu" and isinstance(options.get("options"), dict):
+        for digit, steps in options["options"].items():
+            yield ("menu", "options", str(digit)), steps
+    if name == "menu" and "default" in options:
+        yield ("menu", "default"), options["default"]
+
+
+def _step_problems(loaded: Loaded, where: Path, step: Any) -> list[Problem]:
+    if not (isinstance(step, dict) and len(step) == 1):
+        return []
+    name, value = next(iter(step.items()))
+    if name == "greeting":
+        return _greeting_problems(loaded, (*where, "greeting"), value)
+    if name == "menu" and isinstance(value, dict) and isinstance(value.get("prompt"), dict):
+        prompt = value["prompt"]
+        return _greeting_problems(loaded, (*where, "menu", "prompt", "greeting"),
+                                  prompt.get("greeting"))
+    if name == "sms":
+        return _sms_problems(loaded, (*where, "sms"), value)
+    if name == "goto":
+        return _goto_problems(loaded, (*where, "goto"), value)
+    if name == "reject" and where[-1] != 0:
+        message = (
+            "reject must be the first step of a trigger: a call already answered "
+            "cannot be rejected"
+        )
+        return [_problem(loaded, (*where, "reject"), "reject-not-first", message)]
+    return []
+
+
+def _greeting_problems(loaded: Loaded, where: Path, name: Any) -> list[Problem]:
+    greetings = loaded.data.get("greetings")
+    defined = greetings if isinstance(greetings, dict) else {}
+    if not isinstance(name, str) or name in defined:
+        return []
+    known = _suggest(name, defined) or _listing(defined, "greetings")
+    message = f"greeting '{name}' is not defined under greetings{known}"
+    return [_problem(loaded, where, "unknown-greeting", message)]
+
+
+def _sms_problems(loaded: Loaded, where: Path, value: Any) -> list[Problem]:
+    options = m._sms_shorthand(value)
+    if not isinstance(options, dict):
+        return []
+    name, text = options.get("copy"), options.get("text")
+    if isinstance(text, str):
+        return _template_problems(loaded, where if isinstance(value, str) else (*where, "text"),
+                                  "sms text", text)
+    sms = loaded.data.get("sms")
+    copy = sms.get("copy") if isinstance(sms, dict) else None
+    defined = copy if isinstance(copy, dict) else {}
+    if not isinstance(name, str) or name in defined:
+        return []
+    known = _suggest(name, defined) or _listing(defined, "sms.copy")
+    message = (
+        f"sms copy '{name}' is not defined under sms.copy{known}; "
+        f"to send it as it is, write sms: {{text: {name}}}"
+    )
+    return [_problem(loaded, where, "unknown-copy", message)]
+
+
+def _copy_problems(loaded: Loaded) -> list[Problem]:
+    sms = loaded.data.get("sms")
+    copy = sms.get("copy") if isinstance(sms, dict) else None
+    problems: list[Problem] = []
+    for name, source in copy.items() if isinstance(copy, dict) else ():
+        if isinstance(source, str):
+            label = f"sms.copy.{name}"
+            problems += _template_problems(loaded, ("sms", "copy", str(name)), label, source)
+    reply = sms.get("reply") if isinstance(sms, dict) else None
+    if isinstance(reply, str):
+        problems += _template_problems(loaded, ("sms", "reply"), "sms.reply", reply)
+    return problems
+
+
+def _template_problems(loaded: Loaded, where: Path, label: str, source: str) -> list[Problem]:
+    try:
+        compile_copy(source)
+    except CopyError as exc:
+        return [_problem(loaded, where, "bad-copy", f"{label} {exc}")]
+    return []
+
+
+def _handled(on: Any, trigger: str) -> str | None:
+    """The trigger whose steps run for `trigger`, after the language's fallbacks."""
+    while not (isinstance(on, dict) and trigger in on):
+        if trigger not in FALLBACKS:
+            return None
+        trigger = FALLBACKS[trigger]
+    return trigger
+
+
+def _goto_problems(loaded: Loaded, where: Path, target: Any) -> list[Problem]:
+    if target not in m.TRIGGERS or _handled(loaded.data.get("on"), target) is not None:
+        return []
+    defined = ", ".join(str(t) for t in loaded.data.get("on") or ()) or "none"
+    message = f"goto '{target}' names a trigger this flow does not handle (handled: {defined})"
+    return [_problem(loaded, where, "unknown-goto", message)]
+
+
+def _goto_cycles(loaded: Loaded) -> list[Problem]:
+    """A `goto` that leads back to its own trigger would run forever: one problem per cycle."""
+    on = loaded.data.get("on")
+    edges: dict[str, list[tuple[str, Path]]] = {}
+    for where, step in walk_steps(loaded.data):
+        if isinstance(step, dict) and list(step) == ["goto"] and step["goto"] in m.TRIGGERS:
+            target = _handled(on, str(step["goto"]))
+            if target is not None:
+                edges.setdefault(str(where[1]), []).append((target, (*where, "goto")))
+    problems = []
+    for trigger in edges:
+        cycle = _cycle_from(trigger, edges)
+        if cycle and min(cycle[:-1]) == trigger:
+            route = " → ".join(cycle)
+            where = next(p for t, p in edges[cycle[-2]] if t == cycle[-1])
+            message = f"goto makes a loop: {route}; a call would never end"
+            problems.append(_problem(loaded, where, "goto-cycle", message))
+    return problems
+
+
+def _cycle_from(start: str, edges: dict[str, list[tuple[str, Path]]]) -> list[str] | None:
+    """The triggers of a route from `start` back to `start`, or None."""
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    seen: set[str] = set()
+    while stack:
+        trigger, route = stack.pop()
+        for target, _ in edges.get(trigger, []):
+            if target == start:
+                return [*route, start]
+            if target not in seen:
+                seen.add(target)
+                stack.append((target, [*route, target]))
+    return None
+
+
+def _schedule_problems(loaded: Loaded) -> list[Problem]:
+    data, problems = loaded.data, []
+    hours = data.get("hours")
+    if isinstance(hours, dict) and all(isinstance(v, str) for v in hours.values()):
+        entries = [(str(k), v) for k, v in hours.items()]
+        for p in parse_hours(entries)[1]:
             where = ("hours", entries[p.index][0])
             problems.append(_problem(loaded, where, p.code, p.message, key=p.field == "key"))
-    weekend = frozenset({5, 6})
-    if flow.weekend is not None:
-        weekend, found = parse_days(flow.weekend)
-        for p in found:
+    weekend = data.get("weekend")
+    if isinstance(weekend, list) and all(isinstance(d, str) for d in weekend):
+        for p in parse_days(weekend)[1]:
             problems.append(_problem(loaded, ("weekend", p.index), p.code, p.message))
-    country, dates = None, frozenset()
-    if flow.holidays is not None:
-        country, dates = flow.holidays.country, frozenset(flow.holidays.dates)
-        error = Schedule.check_country(country) if country else None
-        if error:
-            problems.append(_problem(loaded, ("holidays", "country"), "bad-country", error))
-            country = None
-    tz = ZoneInfo(flow.timezone or "UTC")
-    return Schedule(tz, hours, weekend, country, dates)
+    holidays = data.get("holidays")
+    country = holidays.get("country") if isinstance(holidays, dict) else None
+    error = Schedule.check_country(country) if isinstance(country, str) else None
+    if error:
+        problems.append(_problem(loaded, ("holidays", "country"), "bad-country", error))
+    return problems
+
+
+# --- linking a valid model -------------------------------------------------------------
+
+
+def _schedule(flow: m.FlowModel) -> Schedule:
+    hours = parse_hours(list(flow.hours.items()))[0] if flow.hours is not None else None
+    weekend = parse_days(flow.weekend)[0] if flow.weekend is not None else frozenset({5, 6})
+    country = flow.holidays.country if flow.holidays else None
+    dates = frozenset(flow.holidays.dates) if flow.holidays else frozenset()
+    return Schedule(ZoneInfo(flow.timezone or "UTC"), hours, weekend, country, dates)
 
 
 def _link_steps(
-    loaded: Loaded, flow: m.FlowModel, copy: dict[str, Template], problems: list[Problem]
+    loaded: Loaded, flow: m.FlowModel, copy: dict[str, Template]
 ) -> tuple[dict[str, tuple[Action, ...]], dict[str, Action]]:
-    triggers: dict[str, tuple[Action, ...]] = {}
+    """Every step list of the flow by its address (`on.open`, `on.open.1.dial.on.missed`),
+    each `goto` replaced by the steps it continues with, and every step by its key."""
+    written: dict[str, tuple[Action, ...]] = {}
     actions: dict[str, Action] = {}
     for trigger, steps in flow.on.items():
-        linked = []
-        for index, step in enumerate(steps):
-            where: Path = ("on", trigger, index)
-            resolved = _resolve(loaded, flow, copy, where, step, problems)
-            action = Action(".".join(map(str, where)), loaded.positions.of(where)[0], resolved)
-            linked.append(action)
-            actions[action.key] = action
-        triggers[trigger] = tuple(linked)
-    return triggers, actions
+        _link_list(loaded, flow, copy, ("on", trigger), steps, written, actions)
+    expanded: dict[str, tuple[Action, ...]] = {}
+    for address in written:
+        expanded[address] = _expand(flow, written, address, expanded)
+    return expanded, actions
 
 
-def _resolve(
-    loaded: Loaded,
-    flow: m.FlowModel,
-    copy: dict[str, Template],
-    where: Path,
-    step: Any,
-    problems: list[Problem],
-) -> Any:
-    """A step with its names checked: a greeting becomes the say or play it stands for."""
+def _link_list(
+    loaded: Loaded, flow: m.FlowModel, copy: dict[str, Template], where: Path,
+    steps: Sequence[Any], written: dict[str, tuple[Action, ...]], actions: dict[str, Action],
+) -> None:
+    linked = []
+    for index, step in enumerate(steps):
+        path: Path = (*where, index)
+        key = ".".join(map(str, path))
+        action = Action(key, loaded.positions.of(path)[0], _resolve(flow, copy, key, step))
+        linked.append(action)
+        actions[key] = action
+        for inner, more in _typed_lists(step):
+            _link_list(loaded, flow, copy, (*path, *inner), more, written, actions)
+    written[".".join(map(str, where))] = tuple(linked)
+
+
+def _typed_lists(step: Any) -> Iterator[tuple[Path, Sequence[Any]]]:
+    if isinstance(step, m.DialStep):
+        for outcome, steps in step.dial.on.items():
+            yield ("dial", "on", outcome), steps
+    if isinstance(step, m.MenuStep):
+        for digit, steps in step.menu.options.items():
+            yield ("menu", "options", digit), steps
+        yield ("menu", "default"), step.menu.default
+
+
+def _expand(
+    flow: m.FlowModel, written: dict[str, tuple[Action, ...]], address: str,
+    expanded: dict[str, tuple[Action, ...]],
+) -> tuple[Action, ...]:
+    """A step list with its `goto` replaced by the target trigger's steps (no cycles here)."""
+    if address in expanded:
+        return expanded[address]
+    result: list[Action] = []
+    for action in written[address]:
+        if isinstance(action.step, m.GotoStep):
+            target = _handled(flow.on, action.step.goto)
+            assert target is not None, "check_names refuses a goto to an unhandled trigger"
+            result.extend(_expand(flow, written, f"on.{target}", expanded))
+            break
+        result.append(action)
+    return tuple(result)
+
+
+def _resolve(flow: m.FlowModel, copy: dict[str, Template], key: str, step: Any) -> Any:
+    """A step ready to run: a greeting becomes its say or play, inline copy is compiled."""
     if isinstance(step, m.GreetingStep):
-        greeting = flow.greetings.get(step.greeting)
-        if greeting is None:
-            known = _suggest(step.greeting, flow.greetings) or _listing(flow.greetings, "greetings")
-            message = f"greeting '{step.greeting}' is not defined under greetings{known}"
-            problems.append(_problem(loaded, (*where, "greeting"), "unknown-greeting", message))
-            return step
-        return greeting.as_step()
-    if isinstance(step, m.SmsStep) and step.sms.copy_ and step.sms.copy_ not in flow.sms.copy_:
-        name = step.sms.copy_
-        known = _suggest(name, flow.sms.copy_) or _listing(flow.sms.copy_, "sms.copy")
-        message = (
-            f"sms copy '{name}' is not defined under sms.copy{known}; "
-            f"to send it as it is, write sms: {{text: {name}}}"
-        )
-        problems.append(_problem(loaded, (*where, "sms"), "unknown-copy", message))
+        return flow.greetings[step.greeting].as_step()
+    if isinstance(step, m.MenuStep) and isinstance(step.menu.prompt, m.GreetingStep):
+        prompt = flow.greetings[step.menu.prompt.greeting].as_step()
+        return step.model_copy(update={"menu": step.menu.model_copy(update={"prompt": prompt})})
     if isinstance(step, m.SmsStep) and step.sms.text:
-        try:
-            copy[".".join(map(str, where))] = compile_copy(step.sms.text)
-        except CopyError as exc:
-            problems.append(_problem(loaded, (*where, "sms"), "bad-copy", f"sms text {exc}"))
-    if isinstance(step, m.RejectStep) and where[-1] != 0:
-        message = "reject must be the first step of a trigger: a call already answered cannot be rejected"
-        problems.append(_problem(loaded, (*where, "reject"), "reject-not-first", message))
+        copy[key] = compile_copy(step.sms.text)
     return step
 
 
@@ -356,7 +552,7 @@ def _model_at(parent: Path, data: Any) -> type[BaseModel] | None:
     last = parent[-1]
     step_options = {
         "say": m.SayOptions, "play": m.PlayOptions, "dial": m.DialOptions, "sms": m.SmsOptions,
-        "voicemail": m.VoicemailOptions,
+        "voicemail": m.VoicemailOptions, "menu": m.MenuOptions, "screen": m.ScreenOptions,
     }
     if len(parent) >= 4 and parent[0] == "on" and last in step_options:
         return step_options[str(last)]

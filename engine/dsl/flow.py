@@ -58,6 +58,26 @@ class Flow:
     triggers: Mapping[str, tuple[Action, ...]]
     digest: str
     actions: Mapping[str, Action] = field(default_factory=dict)
+    sequences: Mapping[str, tuple[Action, ...]] = field(default_factory=dict)
+
+    def after(self, key: str) -> tuple[Action, ...]:
+        """The steps that follow the step `key` in its own list, `goto` followed.
+
+        After `on.open.0` (a menu), the rest of `on.open`; empty for an unknown key.
+        """
+        address, _, index = key.rpartition(".")
+        steps = self.sequences.get(address, ())
+        position = next((i for i, a in enumerate(steps) if a.key == key), None)
+        return steps[position + 1 :] if position is not None else ()
+
+    def outcome_steps(self, key: str, outcome: str) -> tuple[Action, ...] | None:
+        """A dial's own steps for `busy`, `missed` or `failed` (failed falls back to
+        missed), or None when the dial leaves it to the flow's triggers."""
+        while f"{key}.dial.on.{outcome}" not in self.sequences:
+            if outcome != "failed":
+                return None
+            outcome = "missed"
+        return self.sequences[f"{key}.dial.on.{outcome}"]
 
     def handler(self, trigger: str) -> tuple[str, tuple[Action, ...]] | None:
         """The steps that run under `trigger`, after fallbacks, and the trigger they belong to.

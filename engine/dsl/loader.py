@@ -97,9 +97,8 @@ def _plain(node: Any, path: Path, positions: Positions) -> Any:
             child = (*path, str(key))
             positions.keys[child] = (line + 1, column + 1)
             positions.values[child] = (vline + 1, vcolumn + 1)
-            result[str(key) if not isinstance(key, (bool, int)) else key] = _plain(
-                value, child, positions
-            )
+            # Keys are text, as positions record them; a menu's `1:` is the key "1".
+            result[key if isinstance(key, bool) else str(key)] = _plain(value, child, positions)
         return result
     if isinstance(node, CommentedSeq):
         items = []

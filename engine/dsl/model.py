@@ -12,9 +12,11 @@ options before validation (`dial: "+48601234567"` is `dial: {to: "+48601234567"}
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from datetime import date
+from urllib.parse import urlsplit
 from typing import Annotated, Any, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -39,9 +41,11 @@ __all__ = [
     "TRIGGERS",
     "DialStep",
     "FlowModel",
+    "GotoStep",
     "Greeting",
     "GreetingStep",
     "HangupStep",
+    "MenuStep",
     "PauseStep",
     "PlayStep",
     "RejectStep",
@@ -131,6 +135,18 @@ class SayOptions(Strict):
     loop: whole_number("bad-loop", 0, 1000, "times") = 1  # type: ignore[valid-type]
 
 
+def _private_host(url: str) -> bool:
+    """True for a URL whose host Twilio cannot reach: private, loopback or local names."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host in ("", "localhost") or host.endswith((".localhost", ".local", ".internal")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return not address.is_global
+
+
 class PlayOptions(Strict):
     audio: Text = Field(description="a file in the greetings folder or an https:// URL")
     loop: whole_number("bad-loop", 0, 1000, "times") = 1  # type: ignore[valid-type]
@@ -140,6 +156,12 @@ class PlayOptions(Strict):
     def _audio(cls, value: str) -> str:
         if "://" in value and not value.startswith("https://"):
             raise _fail("bad-audio", f"must be a file name or an https:// URL, got {value!r}")
+        if "://" in value and _private_host(value):
+            raise _fail(
+                "private-audio",
+                f"must be a public https:// URL that Twilio can fetch, got {value!r} "
+                "(a private, loopback or local address)",
+            )
         if "://" not in value and ("/" in value or "\\" in value or value.startswith(".")):
             raise _fail(
                 "bad-audio",
@@ -177,10 +199,56 @@ class Greeting(Strict):
         return PlayStep(play=PlayOptions(audio=self.play, loop=self.loop))
 
 
+DIGIT = r"^[0-9*#]$"
+SCREEN_PROMPT = "You have a call from your Ringback line. Press {digit} to take it."
+
+
+class ScreenOptions(Strict):
+    """What the business hears when it picks up, and the key that takes the call."""
+
+    prompt: Text = Field(
+        default=SCREEN_PROMPT, description="said to the business; {digit} names the key"
+    )
+    digit: Annotated[str, Field(pattern=DIGIT, description="the key that takes the call")] = "1"
+
+
+def _screen(value: Any) -> Any:
+    """`screen: true` is the default prompt and digit 1; `false` (or nothing) is no screen."""
+    if value is True:
+        return {}
+    if value is False or value is None:
+        return None
+    return value
+
+
+DialOutcome = Literal["busy", "missed", "failed"]
+
+
 class DialOptions(Strict):
-    to: Annotated[list[Phone], BeforeValidator(_one_or_many), Field(min_length=1, max_length=10)]
-    timeout: whole_number("bad-timeout", 5, 600) = 20  # type: ignore[valid-type]
-    caller_id: Literal["caller", "line"] = "caller"
+    to: Annotated[
+        list[Phone], BeforeValidator(_one_or_many), Field(min_length=1, max_length=10),
+        Field(description="a number, or a list of up to 10 rung at the same time"),
+    ]
+    timeout: whole_number("bad-timeout", 5, 600) = Field(  # type: ignore[valid-type]
+        default=20, description="seconds to ring; keep it below the phone's own voicemail"
+    )
+    caller_id: Literal["caller", "line"] = Field(
+        default="caller", description="the number the business sees: the caller's or the line's"
+    )
+    screen: Annotated[ScreenOptions | None, BeforeValidator(_screen)] = Field(
+        default=None,
+        description="true or {prompt, digit}: the business must press the digit to take the call",
+    )
+    max_calls: whole_number("bad-max-calls", 1, 100, "calls") | None = Field(  # type: ignore[valid-type]
+        default=None, description="calls bridged at once to these numbers; one more is busy"
+    )
+    record: bool = Field(default=False, description="record the bridged call")
+    time_limit: whole_number("bad-time-limit", 1, 14400) | None = Field(  # type: ignore[valid-type]
+        default=None, description="seconds after which a bridged call is cut"
+    )
+    on: dict[DialOutcome, list[Step]] = Field(  # type: ignore[valid-type]
+        default={}, description="busy / missed / failed: steps overriding the flow's triggers"
+    )
 
 
 class SmsOptions(Strict):
@@ -250,6 +318,54 @@ class RejectStep(Strict):
     reject: Literal["busy", "rejected"] = "rejected"
 
 
+class GotoStep(Strict):
+    goto: Trigger = Field(description="continue with that trigger's steps")
+
+
+def _prompt(value: Any) -> Any:
+    """A menu's prompt written as text is said: `prompt: "Press 1…"` is `{say: "Press 1…"}`."""
+    return {"say": value} if isinstance(value, str) else value
+
+
+Prompt = Annotated[
+    Union[
+        Annotated[SayStep, Tag("say")],
+        Annotated[PlayStep, Tag("play")],
+        Annotated[GreetingStep, Tag("greeting")],
+    ],
+    Discriminator(
+        lambda value: step_name(value),
+        custom_error_type="bad-prompt",
+        custom_error_message="must be a text, or one of say, play or greeting",
+    ),
+    BeforeValidator(_prompt),
+]
+
+
+def _digit_keys(value: Any) -> Any:
+    """YAML reads `1:` as a number; a menu's keys are the keypad's characters."""
+    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+
+class MenuOptions(Strict):
+    prompt: Prompt | None = Field(default=None, description="a text said, or a say/play/greeting")
+    options: Annotated[
+        dict[Annotated[str, Field(pattern=DIGIT)], list[Step]],  # type: ignore[valid-type]
+        BeforeValidator(_digit_keys),
+        Field(min_length=1, description="a key of the keypad (0-9, *, #) → steps"),
+    ]
+    timeout: whole_number("bad-menu-timeout", 1, 60) = Field(  # type: ignore[valid-type]
+        default=5, description="seconds to wait for a key after the prompt"
+    )
+    default: list[Step] = Field(  # type: ignore[valid-type]
+        default=[], description="steps when no key or a key without an option is pressed"
+    )
+
+
+class MenuStep(Strict):
+    menu: MenuOptions
+
+
 _STEPS: dict[str, type[Strict]] = {
     "say": SayStep,
     "play": PlayStep,
@@ -260,6 +376,8 @@ _STEPS: dict[str, type[Strict]] = {
     "voicemail": VoicemailStep,
     "hangup": HangupStep,
     "reject": RejectStep,
+    "menu": MenuStep,
+    "goto": GotoStep,
 }
 STEP_NAMES = tuple(_STEPS)
 
@@ -286,6 +404,10 @@ Step = Annotated[
     ),
     BeforeValidator(_bare_step),
 ]
+
+# `dial.on` and `menu` hold steps themselves: resolve their forward references now.
+for _model in (DialOptions, DialStep, MenuOptions, MenuStep):
+    _model.model_rebuild()
 
 
 class Holidays(Strict):

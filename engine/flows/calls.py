@@ -13,7 +13,9 @@ carried out yet are carried out now, skipping everything the caller would have h
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,7 +23,7 @@ from datetime import UTC, datetime
 from engine.dsl import model as m
 from engine.dsl.flow import Action, Flow
 from engine.flows.registry import FlowSet
-from engine.flows.twiml import apology, emit, empty, hangup
+from engine.flows.twiml import apology, emit, empty, hangup, screening
 from engine.phone import mask
 from engine.sms.decide import decide
 from engine.store import Call, Store
@@ -80,7 +82,9 @@ class Calls:
         moment = at or self.clock()
         trigger = flow.starting_trigger(moment)
         caller = params.get("From", "")
-        call = self.store.start_call(sid, flow.id, flow_line(flow, to), caller, moment, trigger)
+        call = self.store.start_call(
+            sid, (flow.id, flow.digest), flow_line(flow, to), caller, moment, trigger
+        )
         self.store.add_event(sid, "voice", params)
         log.info(
             "Call %s from %s on flow %s starts under %s.", sid, mask(caller), flow.id, call.trigger
@@ -98,6 +102,9 @@ class Calls:
             return Reply(empty())
         status = params.get("DialCallStatus", "")
         trigger = dial_outcome(status)
+        if trigger is None and _screened(flow, step) and not call.answered:
+            trigger = "missed"  # nobody pressed the digit: a phone's voicemail took the call
+        self.store.bridge(sid, None)
         if trigger is None:
             self.store.answer(sid)
             log.info("Call %s on flow %s: the business took the call.", sid, flow.id)
@@ -106,9 +113,58 @@ class Calls:
             log.warning("Call %s: unknown DialCallStatus %r counted as missed.", sid, status)
         moved = self.store.move(sid, trigger, busy=trigger == "busy")
         log.info("Call %s on flow %s: dial %s, now under %s.", sid, flow.id, status, trigger)
+        steps = flow.outcome_steps(step, trigger)
         if moved is None or moved.ended or params.get("CallStatus", "") in GONE:
-            return Reply(empty(), self._settle_texts(flow, moved or call))
-        return self._run(flow, moved, base_url)
+            return Reply(empty(), self._settle_texts(flow, moved or call, steps))
+        return self._run(flow, moved, base_url, steps)
+
+    def menu(self, flow_id: str, step: str, params: Mapping[str, str], base_url: str) -> Reply:
+        """`POST /voice/menu`: the key pressed at the menu of `step` (none: its default).
+
+        The chosen steps run, then the steps written after the menu.
+        """
+        sid = params.get("CallSid", "")
+        self.store.add_event(sid, "menu", params)
+        flow, call = self._locate(flow_id, sid)
+        if flow is None or call is None or call.ended:
+            return Reply(empty())
+        digit = params.get("Digits", "").strip()[:1]
+        chosen = flow.sequences.get(f"{step}.menu.options.{digit}") if digit else None
+        if chosen is None:
+            chosen = flow.sequences.get(f"{step}.menu.default", ())
+        log.info("Call %s on flow %s: menu %s, key %r.", sid, flow.id, step, digit)
+        return self._run(flow, call, base_url, chosen + flow.after(step))
+
+    def screen(self, flow_id: str, step: str, params: Mapping[str, str]) -> Reply:
+        """`POST /voice/screen`: the business picked up the dial of `step` (its own leg).
+
+        Screened: the business hears the prompt and must press the digit. Otherwise (the
+        dial only counts calls for `max_calls`) the call is bridged now.
+        """
+        parent = params.get("ParentCallSid") or params.get("CallSid", "")
+        self.store.add_event(parent, "screen", params)
+        flow, call = self._locate(flow_id, parent)
+        action = flow.actions.get(step) if flow is not None else None
+        if flow is None or call is None or not isinstance(action, Action):
+            return Reply(hangup())
+        if not _screened(flow, step):
+            self._bridged(call, flow, step)
+            return Reply(empty())
+        return Reply(screening(flow, action))
+
+    def screened(self, flow_id: str, step: str, params: Mapping[str, str]) -> Reply:
+        """`POST /voice/screened`: the key the business pressed; the digit takes the call."""
+        parent = params.get("ParentCallSid") or params.get("CallSid", "")
+        self.store.add_event(parent, "screened", params)
+        flow, call = self._locate(flow_id, parent)
+        if flow is None or call is None or not _screened(flow, step):
+            return Reply(hangup())
+        digit = flow.actions[step].step.dial.screen.digit
+        if params.get("Digits", "").strip() != digit:
+            log.info("Call %s on flow %s: the business declined.", parent, flow.id)
+            return Reply(hangup())
+        self._bridged(call, flow, step)
+        return Reply(empty())
 
     def recorded(self, flow_id: str, step: str, params: Mapping[str, str]) -> Reply:
         """`POST /voice/recorded`: a voicemail ended; keep it on the call, then hang up."""
@@ -130,39 +186,86 @@ class Calls:
         call, ended_now = self.store.observe_status(sid, status, sequence, duration)
         if call is None or not ended_now:
             return Reply(empty())
-        flow = self.flows.by_id.get(call.flow_id)
+        flow = self.flows.version(call.flow_id, call.flow_version)
         if flow is None:
             return Reply(empty())
+        steps = self._position(flow, call)
         if call.trigger == "open" and not call.answered:
-            call = self._hung_up(call)
+            call, steps = self._hung_up(call), None
         log.info("Call %s on flow %s ended (%s) under %s.", sid, flow.id, status, call.trigger)
-        return Reply(empty(), self._settle_texts(flow, call))
+        return Reply(empty(), self._settle_texts(flow, call, steps))
 
     # --- helpers --------------------------------------------------------------------
 
-    def _run(self, flow: Flow, call: Call, base_url: str) -> Reply:
-        """Answer with the steps of the call's trigger, and decide the texts among them."""
-        handled = flow.handler(call.trigger)
-        if handled is None:
-            return Reply(hangup())
-        document = emit(flow, handled[1], base_url, call.line)
+    def _run(
+        self, flow: Flow, call: Call, base_url: str, steps: tuple[Action, ...] | None = None
+    ) -> Reply:
+        """Answer with `steps` (default: the call's trigger's), and decide their texts.
+
+        Where the call now is, is kept as an event, so that a caller who hangs up later
+        still gets the texts of these steps.
+        """
+        if steps is None:
+            handled = flow.handler(call.trigger)
+            if handled is None:
+                return Reply(hangup())
+            steps = handled[1]
+        call, steps = self._within_capacity(flow, call, steps)
+        self.store.add_event(call.call_sid, "steps", {"steps": " ".join(a.key for a in steps)})
+        document = emit(flow, steps, base_url, call.line)
         return Reply(document.xml, self._carry_out(flow, call, document.texts))
+
+    def _within_capacity(
+        self, flow: Flow, call: Call, steps: tuple[Action, ...]
+    ) -> tuple[Call, tuple[Action, ...]]:
+        """A dial whose numbers already have `max_calls` calls bridged is busy, undialed:
+        the steps before it, then the dial's (or the flow's) `busy` steps."""
+        for _ in range(len(flow.actions)):
+            index, dial = _first_dial(steps)
+            options = dial.step.dial if dial is not None else None
+            if options is None or options.max_calls is None:
+                break
+            if self.store.bridged(flow.id, dial.key) < options.max_calls:
+                break
+            call = self.store.move(call.call_sid, "busy", busy=True) or call
+            log.info("Call %s on flow %s: %s is at max_calls, busy.", call.call_sid, flow.id,
+                     dial.key)
+            busy = flow.outcome_steps(dial.key, "busy")
+            handled = flow.handler("busy")
+            busy = busy if busy is not None else handled[1] if handled else ()
+            steps = steps[:index] + busy
+        return call, steps
+
+    def _bridged(self, call: Call, flow: Flow, step: str) -> None:
+        self.store.answer(call.call_sid)
+        self.store.bridge(call.call_sid, step)
+        log.info("Call %s on flow %s: the business took the call.", call.call_sid, flow.id)
+
+    def _position(self, flow: Flow, call: Call) -> tuple[Action, ...] | None:
+        """The steps the call was last given, as `_run` kept them; None if unknown."""
+        kept = [e for e in self.store.events(call.call_sid) if e["kind"] == "steps"]
+        if not kept:
+            return None
+        keys = json.loads(kept[-1]["params"]).get("steps", "").split()
+        return tuple(flow.actions[key] for key in keys if key in flow.actions)
 
     def _hung_up(self, call: Call) -> Call:
         """A caller gone before the business took the call, under `open`, was missed."""
         trigger = "busy" if call.busy_known else "missed"
         return self.store.move(call.call_sid, trigger) or call
 
-    def _settle_texts(self, flow: Flow, call: Call) -> tuple[int, ...]:
-        """The `sms` steps of the call's trigger that were not carried out yet."""
+    def _settle_texts(
+        self, flow: Flow, call: Call, steps: tuple[Action, ...] | None = None
+    ) -> tuple[int, ...]:
+        """The `sms` steps of `steps` (default: the call's trigger's) not carried out yet."""
         if call.answered:
             return ()
-        handled = flow.handler(call.trigger)
-        if handled is None:
-            return ()
+        if steps is None:
+            handled = flow.handler(call.trigger)
+            steps = handled[1] if handled is not None else ()
         done = self.store.claimed_steps(call.call_sid)
-        steps = [a for a in handled[1] if isinstance(a.step, m.SmsStep) and a.key not in done]
-        return self._carry_out(flow, call, tuple(steps))
+        texts = [a for a in steps if isinstance(a.step, m.SmsStep) and a.key not in done]
+        return self._carry_out(flow, call, tuple(texts))
 
     def _carry_out(self, flow: Flow, call: Call, texts: tuple[Action, ...]) -> tuple[int, ...]:
         queued = []
@@ -184,8 +287,9 @@ class Calls:
         return tuple(queued)
 
     def _locate(self, flow_id: str, sid: str) -> tuple[Flow | None, Call | None]:
-        flow = self.flows.by_id.get(flow_id)
         call = self.store.call(sid)
+        version = call.flow_version if call is not None and call.flow_id == flow_id else None
+        flow = self.flows.version(flow_id, version)
         if flow is None or call is None:
             log.warning("Call %s: callback for unknown flow %s or call.", sid, flow_id)
         return flow, call
@@ -197,5 +301,25 @@ def flow_line(flow: Flow, to: str) -> str:
     return next((line for line in flow.lines if line.lstrip("+") == digits), flow.lines[0])
 
 
+def _screened(flow: Flow, step: str) -> bool:
+    """Whether the dial at `step` screens: only the digit means the business took the call."""
+    action = flow.actions.get(step)
+    return isinstance(action.step if action else None, m.DialStep) and (
+        action.step.dial.screen is not None  # type: ignore[union-attr]
+    )
+
+
+def _first_dial(steps: tuple[Action, ...]) -> tuple[int, Action | None]:
+    """The dial the caller reaches first in `steps`, if no other verb ends the document."""
+    enders = (m.MenuStep, m.VoicemailStep, m.RejectStep, m.HangupStep)
+    for index, action in enumerate(steps):
+        if isinstance(action.step, m.DialStep):
+            return index, action
+        if isinstance(action.step, enders):
+            break
+    return len(steps), None
+
+
 def _int(value: str | None) -> int | None:
-    return int(value) if value and value.strip().isdigit() else None
+    """A whole number Twilio sent as text; None for anything else (`²` is not a number)."""
+    return int(value) if value and re.fullmatch(r"[0-9]{1,9}", value.strip()) else None

@@ -1,10 +1,10 @@
 """Emitting TwiML: a trigger's steps become the document Twilio runs.
 
 TwiML is built with twilio's own `VoiceResponse`, so every document is well-formed and
-escaped. A verb with an `action` (`<Dial>`, `<Record>`) hands control back to the engine,
-and Twilio never reaches the verbs written after it, so emission stops there; the engine's
-own URLs carry the flow and the step so that a retried or late request, even to a
-restarted engine, knows where the call is.
+escaped. A verb with an `action` (`<Dial>`, `<Record>`, a menu's `<Gather>`) hands control
+back to the engine, and Twilio never reaches the verbs written after it, so emission stops
+there; the engine's own URLs carry the flow and the step so that a retried or late
+request, even to a restarted engine, knows where the call is.
 
 `sms` steps are not heard: emission returns them for the engine to carry out.
 
@@ -26,6 +26,7 @@ from engine.dsl.flow import Action, Flow
 
 __all__ = [
     "Document", "apology", "continuation", "emit", "empty", "fallback_dial", "hangup",
+    "screening",
 ]
 
 APOLOGY = "Sorry, this number cannot take your call right now. Please try again later."
@@ -88,6 +89,9 @@ def _verb(response: VoiceResponse, flow: Flow, action: Action, base_url: str, li
             play_beep=options.beep, transcribe=options.transcribe,
         )
         return True
+    elif isinstance(step, m.MenuStep):
+        _menu(response, flow, action, base_url)
+        return True
     elif isinstance(step, m.RejectStep):
         response.reject(reason=step.reject)
         return True
@@ -100,14 +104,51 @@ def _verb(response: VoiceResponse, flow: Flow, action: Action, base_url: str, li
 
 
 def _dial(response: VoiceResponse, flow: Flow, action: Action, line: str) -> None:
+    """`<Dial>` with its action; each `<Number>` gets the screening URL when the engine must
+    hear that the business picked up (screening, or counting bridged calls for max_calls)."""
     options = action.step.dial
     dial = response.dial(
         action=continuation("dial", flow, action),
         timeout=options.timeout,
         caller_id=line if options.caller_id == "line" else None,
+        record="record-from-answer" if options.record else None,
+        time_limit=options.time_limit,
     )
+    watched = options.screen is not None or options.max_calls is not None
+    url = continuation("screen", flow, action) if watched else None
     for number in options.to:
-        dial.number(number)
+        dial.number(number, url=url)
+
+
+def _menu(response: VoiceResponse, flow: Flow, action: Action, base_url: str) -> None:
+    """`<Gather>` one key around the prompt; with no key Twilio falls through to the
+    `<Redirect>`, which asks the same URL without `Digits`: the menu's default."""
+    options = action.step.menu
+    url = continuation("menu", flow, action)
+    gather = response.gather(action=url, num_digits=1, timeout=options.timeout, input="dtmf")
+    prompt = options.prompt
+    if isinstance(prompt, m.SayStep):
+        say = prompt.say
+        gather.say(say.text, voice=say.voice, language=say.language, loop=_loop(say.loop))
+    elif isinstance(prompt, m.PlayStep):
+        gather.play(_audio_url(prompt.play.audio, base_url), loop=_loop(prompt.play.loop))
+    response.redirect(url)
+
+
+def screening(flow: Flow, action: Action) -> str:
+    """What the business hears when it picks up a screened dial: the prompt, one key.
+
+    No key (a phone's voicemail cannot press one) falls through to `<Hangup/>`: the
+    business leg ends and the caller's dial reports back without the digit recorded.
+    """
+    screen = action.step.dial.screen
+    response = VoiceResponse()
+    gather = response.gather(
+        action=continuation("screened", flow, action), num_digits=1, timeout=8, input="dtmf"
+    )
+    gather.say(screen.prompt.replace("{digit}", screen.digit))
+    response.hangup()
+    return response.to_xml()
 
 
 def _loop(loop: int) -> int | None:

@@ -1,9 +1,14 @@
 """Who gets a text: the decision taken, and recorded, for every `sms` step a call reaches.
 
 Each decision is *pending* (to be sent by the outbox) or *skipped* with one reason from
-the language's table: `no-caller-id`, `invalid-number`, `landline`, `cooldown`. A step
-this call already decided is a `duplicate`: the store refuses the second claim, and the
-caller is not texted twice.
+the language's table, checked in its order: `no-caller-id`, `invalid-number`, `landline`,
+`opted-out`, `cooldown`. A step this call already decided is a `duplicate`: the store
+refuses the second claim, and the caller is not texted twice.
+
+`landline` has two sources: the numbering plan (a UK or Polish fixed line), and Twilio
+itself, which refuses a text to a landline with 21614 or 21635 (or reports 30006 later);
+the store remembers such a number, so the next call from it costs no request. A number
+the plan cannot place (most of the US and Canada) is texted until Twilio says otherwise.
 """
 
 from __future__ import annotations
@@ -53,16 +58,31 @@ def decide(flow: Flow, call: Call, action: Action, store: Store, now: datetime) 
         reason = caller.problem or "invalid-number"
         return Decision(action.key, "skipped", raw or "", reason=reason)
     to = caller.e164
-    if flow.sms.send_to == "mobile" and line_type(to) is LineType.FIXED_LINE:
-        return Decision(action.key, "skipped", to, reason="landline")
-    if _cooling_down(flow, call, to, store, now):
-        return Decision(action.key, "skipped", to, reason="cooldown")
+    reason = _refusal(flow, call, to, store, now)
+    if reason is not None:
+        return Decision(action.key, "skipped", to, reason=reason)
     body = render_copy(flow, call, action, now)
     size = measure(body)
     return Decision(
         action.key, "pending", to, sender=_sender(flow, call, to), body=body,
         encoding=size.encoding, segments=size.segments,
     )
+
+
+def _refusal(flow: Flow, call: Call, to: str, store: Store, now: datetime) -> str | None:
+    """Why a valid number must not get this text, in the table's order; None to send."""
+    if flow.sms.send_to == "mobile" and _landline(to, store):
+        return "landline"
+    if store.opted_out(call.line, to):
+        return "opted-out"
+    if _cooling_down(flow, call, to, store, now):
+        return "cooldown"
+    return None
+
+
+def _landline(to: str, store: Store) -> bool:
+    """A fixed line by its numbering plan, or a number Twilio refused as a landline."""
+    return line_type(to) is LineType.FIXED_LINE or store.known_landline(to)
 
 
 def _cooling_down(flow: Flow, call: Call, to: str, store: Store, now: datetime) -> bool:

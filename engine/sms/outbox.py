@@ -3,12 +3,14 @@
 A webhook only decides a text and claims its row (`engine.sms.decide`); this module sends
 what is pending, off the request path, and writes back what happened. Because pending
 texts live in the store, an engine that stops with texts pending sends them when it
-starts again (`resume`).
+starts again (`resume`), and `claim_send` (pending → sending, atomic in the store) lets
+only one process send each.
 
 Retries: a rate limit, a server error or a connection that never opened is tried again
 with exponential backoff and jitter, `MAX_ATTEMPTS` times in all; a permanent refusal is
-recorded with its code; an attempt that may have reached Twilio unanswered is recorded
-as `unknown`, never re-sent blindly.
+recorded with its code (and what it says about the number is kept, see
+`engine.sms.refusals`); an attempt that may have reached Twilio unanswered is recorded
+as `unknown`, never re-sent blindly: a status callback may still settle it.
 """
 
 from __future__ import annotations
@@ -17,23 +19,41 @@ import asyncio
 import logging
 import random
 from collections.abc import Iterable
+from urllib.parse import urlencode
 
 import anyio.to_thread
 
-from engine.phone import mask
+from engine.phone import mask, mask_text
+from engine.sms.refusals import learn
 from engine.sms.transport import Outcome, Transport
-from engine.store import Store
+from engine.store import Message, Store
 
-__all__ = ["MAX_ATTEMPTS", "Outbox"]
+__all__ = ["MAX_ATTEMPTS", "Outbox", "status_callback_for"]
 
 log = logging.getLogger("ringback.sms")
 
 MAX_ATTEMPTS = 5
 BASE_DELAY = 1.0
+MAX_DELAY = 60.0
+
+
+def status_callback_for(base: str | None, message_id: int) -> str | None:
+    """The StatusCallback of one text: `…/sms/status` → `…/sms/status?message=7`.
+
+    The id lets `/sms/status` place a callback even before the engine knows Twilio's id
+    for the text (a callback can overtake the API's answer, or the answer was lost).
+    """
+    if base is None:
+        return None
+    return f"{base}?{urlencode({'message': message_id})}"
 
 
 class Outbox:
-    """Sends pending texts in the background of the event loop it was started on."""
+    """Sends pending texts in the background of the event loop it was started on.
+
+    `base_delay` is the first backoff in seconds (doubled on each retry, up to
+    MAX_DELAY, times a jitter between 0.5 and 1.5); tests make it tiny.
+    """
 
     def __init__(
         self, store: Store, transport: Transport, status_callback: str | None = None,
@@ -44,6 +64,11 @@ class Outbox:
         self.status_callback = status_callback
         self.base_delay = base_delay
         self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def idle(self) -> bool:
+        """Whether no text submitted to this outbox is still on its way."""
+        return not self._tasks
 
     def submit(self, message_ids: Iterable[int], status_callback: str | None = None) -> None:
         """Start sending these texts; returns at once (call from the event loop)."""
@@ -80,46 +105,64 @@ class Outbox:
             )
             if outcome is None or outcome.status != "retry":
                 return
-            if attempt == MAX_ATTEMPTS:
-                break
-            delay = self.base_delay * 2 ** (attempt - 1)
-            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+            if attempt < MAX_ATTEMPTS:
+                await asyncio.sleep(self._backoff(attempt))
         await anyio.to_thread.run_sync(self._give_up, message_id)
+
+    def _backoff(self, attempt: int) -> float:
+        """Seconds before try `attempt + 1`: doubling from base_delay, with jitter."""
+        delay = min(self.base_delay * 2 ** (attempt - 1), MAX_DELAY)
+        return delay * random.uniform(0.5, 1.5)
 
     def _attempt(self, message_id: int, status_callback: str | None) -> Outcome | None:
         """One try at sending; None when the text is not pending (another process has it)."""
-        if not self.store.claim_send(message_id):
+        if not self.store.claim_send(message_id, status_callback):
             return None
         message = self.store.message(message_id)
         assert message is not None and message.body is not None
         outcome = self.transport.send(
-            message.to_number, message.from_number or "", message.body, status_callback
+            message.to_number, message.from_number or "", message.body,
+            status_callback_for(message.status_callback, message_id),
         )
-        self._record(message.call_sid, message_id, message.to_number, outcome)
+        self._record(message, outcome)
         return outcome
 
-    def _record(self, call_sid: str, message_id: int, to: str, outcome: Outcome) -> None:
+    def _record(self, message: Message, outcome: Outcome) -> None:
+        status = "pending" if outcome.status == "retry" else outcome.status
+        self.store.finish_send(
+            message.id, status, provider_sid=outcome.provider_sid, error_code=outcome.error_code
+        )
         if outcome.status == "sent":
-            self.store.finish_send(message_id, status="sent", provider_sid=outcome.provider_sid)
             log.info(
-                "Text %s to %s sent (%s) for call %s.",
-                message_id, mask(to), self.transport.name, call_sid,
+                "Call %s: text %s to %s sent (%s).",
+                message.call_sid, message.id, mask(message.to_number), self.transport.name,
             )
         elif outcome.status == "retry":
-            self.store.finish_send(message_id, status="pending", error_code=outcome.error_code)
             log.warning(
-                "Text %s for call %s not accepted yet, will retry: %s.",
-                message_id, call_sid, outcome.detail,
+                "Call %s: text %s not accepted yet (attempt %d of %d), will retry: %s.",
+                message.call_sid, message.id, message.attempts, MAX_ATTEMPTS,
+                mask_text(outcome.detail),
             )
         else:
-            self.store.finish_send(
-                message_id, status=outcome.status, error_code=outcome.error_code
-            )
-            log.warning(
-                "Text %s to %s for call %s %s: %s.",
-                message_id, mask(to), call_sid, outcome.status, outcome.detail,
-            )
+            self._refused(message, outcome)
+
+    def _refused(self, message: Message, outcome: Outcome) -> None:
+        learned = learn(self.store, message, outcome.error_code)
+        consequence = f"; the number is now {learned}" if learned else ""
+        if outcome.status == "unknown":
+            consequence = "; Twilio may have it, so it is not sent again"
+        log.warning(
+            "Call %s: text %s to %s %s (%s)%s.",
+            message.call_sid, message.id, mask(message.to_number), outcome.status,
+            mask_text(outcome.detail), consequence,
+        )
 
     def _give_up(self, message_id: int) -> None:
-        self.store.finish_send(message_id, status="failed")
-        log.warning("Text %s failed after %d attempts.", message_id, MAX_ATTEMPTS)
+        if not self.store.give_up(message_id):
+            return
+        message = self.store.message(message_id)
+        call = message.call_sid if message else "?"
+        log.warning(
+            "Call %s: text %s failed: not accepted after %d attempts.",
+            call, message_id, MAX_ATTEMPTS,
+        )

@@ -13,16 +13,27 @@ must do next:
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Final, Literal, Protocol
 
 import requests
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+from urllib3.exceptions import ConnectTimeoutError
 
 __all__ = ["DryRun", "Outcome", "Transport", "TwilioTransport"]
+
+# twilio's HTTP client logs every request in eight INFO lines; the outbox logs one line
+# per text itself, with the number masked, so the client only speaks up on warnings.
+_CLIENT_LOG: Final = logging.getLogger("ringback.sms.twilio")
+_CLIENT_LOG.setLevel(logging.WARNING)
+
+# Twilio's own error codes have five digits; twilio-python puts the HTTP status in
+# `code` when the body carried none (a proxy's HTML 502, say).
+_LOWEST_TWILIO_CODE: Final = 10000
 
 
 @dataclass(frozen=True)
@@ -55,8 +66,10 @@ class TwilioTransport:
 
     name = "twilio"
 
-    def __init__(self, account_sid: str, auth_token: str, api_base: str, timeout: float = 10) -> None:
-        http = TwilioHttpClient(timeout=timeout)
+    def __init__(
+        self, account_sid: str, auth_token: str, api_base: str, timeout: float = 10
+    ) -> None:
+        http = TwilioHttpClient(timeout=timeout, logger=_CLIENT_LOG)
         self.client = Client(account_sid, auth_token, http_client=http)
         self.client.api.base_url = api_base.rstrip("/")
 
@@ -73,18 +86,27 @@ class TwilioTransport:
 
 
 def _refusal(exc: TwilioRestException) -> Outcome:
-    code = exc.code if isinstance(exc.code, int) else None
+    """Sort an error answer: 429 and 5xx are worth another try, the rest is final.
+
+    HTTP 429 (Twilio's 20429) and server errors mean nothing was accepted; a 4xx with a
+    code (21211 invalid number, 21610 unsubscribed, 21612, 21614, 21635 …) will be the
+    same answer every time.
+    """
+    code = exc.code if isinstance(exc.code, int) and exc.code >= _LOWEST_TWILIO_CODE else None
+    detail = f"HTTP {exc.status}" + (f" error {code}" if code else "") + f": {exc.msg}"
     if exc.status == 429 or exc.status >= 500:
-        return Outcome("retry", error_code=code, detail=f"HTTP {exc.status}: {exc.msg}")
-    return Outcome("failed", error_code=code, detail=f"HTTP {exc.status}: {exc.msg}")
+        return Outcome("retry", error_code=code, detail=detail)
+    return Outcome("failed", error_code=code, detail=detail)
 
 
 def _network(exc: Exception) -> Outcome:
-    # A connection that never opened sent nothing; a timeout after sending may have.
-    if isinstance(exc, requests.ConnectTimeout) or (
-        isinstance(exc, requests.ConnectionError)
-        and not isinstance(exc, requests.ReadTimeout)
-        and "Connection refused" in str(exc)
-    ):
+    """A connection that never opened sent nothing; one that broke after sending may have.
+
+    requests wraps urllib3's failure to connect (refused, no such host, connect timeout)
+    as a ConnectTimeoutError reason; a dropped connection or a read timeout comes after
+    Twilio may have read the whole request.
+    """
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    if isinstance(exc, requests.ConnectTimeout) or isinstance(reason, ConnectTimeoutError):
         return Outcome("retry", detail=f"could not connect: {exc}")
-    return Outcome("unknown", detail=f"no answer after sending: {exc}")
+    return Outcome("unknown", detail=f"no answer after sending: {type(exc).__name__}")
