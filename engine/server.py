@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -24,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from prometheus_client import CONTENT_TYPE_LATEST
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import RequestValidator, compare
 from watchfiles import awatch
 
 from engine.dashboard import dashboard_routes
@@ -159,9 +160,19 @@ class _State:
         return endpoint
 
     def _valid(self, request: Request, form: FormData) -> bool:
+        """Twilio's HMAC over the public URL and the form, as twilio's validator computes it.
+
+        Twilio is inconsistent about writing a default port, so `:443` (or `:80`) is
+        accepted written or not; any other port must be exactly as signed.
+        """
         signature = request.headers.get("X-Twilio-Signature", "")
         assert self.validator is not None
-        return bool(signature) and self.validator.validate(self.public_url(request), form, signature)
+        if not signature:
+            return False
+        return any(
+            compare(self.validator.compute_signature(url, form), signature)
+            for url in _port_forms(self.public_url(request))
+        )
 
     def public_url(self, request: Request) -> str:
         """The URL Twilio requested, byte for byte: the public base, raw path and raw query."""
@@ -371,6 +382,20 @@ def _report(flows: FlowSet) -> None:
         kept = "; its last good version is still served" if path in flows.by_path else ""
         problems = "; ".join(str(problem) for problem in error.problems)
         log.error("Flow file %s refused%s: %s", path, kept, problems)
+
+
+def _port_forms(url: str) -> list[str]:
+    """`https://h/voice` → itself and `https://h:443/voice`; a non-default port stays alone."""
+    parts = urlsplit(url)
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port is None and default is not None:
+        return [url, urlunsplit(parts._replace(netloc=f"{host}:{default}"))]
+    if parts.port == default:
+        return [url, urlunsplit(parts._replace(netloc=host))]
+    return [url]
 
 
 def _peer(request: Request) -> str | None:

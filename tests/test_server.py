@@ -68,6 +68,15 @@ def test_a_default_port_validates_in_either_form(serve: Any, signed_url: str) ->
     assert response.status_code == 200
 
 
+def test_a_non_default_port_validates_only_as_signed(serve: Any) -> None:
+    engine = serve(public_url="https://hooks.example.test:8443")
+    params = incoming("CA" + "9a" * 16)
+    as_signed = signed_for("https://hooks.example.test:8443/voice", params)
+    portless = signed_for(f"{PUBLIC}/voice", params)
+    assert engine.post("/voice", params, signature=as_signed).status_code == 200
+    assert engine.post("/voice", params, signature=portless).status_code == 403
+
+
 def test_query_strings_are_checked_as_received(serve: Any) -> None:
     engine = serve(public_url=PUBLIC)
     sid = "CA" + "ab" * 16
