@@ -57,7 +57,7 @@ def _wav(data: bytes) -> float:
     (byte_rate,) = struct.unpack("<I", fmt[8:12])
     if byte_rate == 0:
         raise AudioError("a WAV file with a byte rate of 0")
-    return len(samples) / byte_rate
+    return len(samples) / int(byte_rate)
 
 
 def _aiff(data: bytes) -> float:
@@ -66,10 +66,10 @@ def _aiff(data: bytes) -> float:
         raise AudioError("an AIFF file without its COMM chunk")
     (frames,) = struct.unpack(">I", common[2:6])
     exponent, mantissa = struct.unpack(">HQ", common[8:18])
-    rate = mantissa * 2.0 ** ((exponent & 0x7FFF) - 16383 - 63)
+    rate: float = float(mantissa) * 2.0 ** ((exponent & 0x7FFF) - 16383 - 63)
     if rate <= 0:
         raise AudioError("an AIFF file with a sample rate of 0")
-    return frames / rate
+    return int(frames) / rate
 
 
 # MPEG audio frame headers: bit rates (kbit/s) by (version 1?, layer), sample rates by version.

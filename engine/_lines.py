@@ -60,6 +60,13 @@ class Lines:
         self.last = chosen[0].key
         return chosen[0].line
 
+    def fallback(self, trigger: str) -> str:
+        """`" (runs the steps of missed)"` for a trigger the flow leaves to another."""
+        handled = self.flow.handler(trigger) if self.flow else None
+        if handled is None or handled[0] == trigger:
+            return ""
+        return f" (runs the steps of {handled[0]})"
+
     def screens(self, url: str | None) -> bool | None:
         """Whether the dial behind an engine URL screens; None when unknown."""
         action = self.action(url)
@@ -99,7 +106,7 @@ def _after(found: list[Action], last: str | None) -> list[Action]:
     """The candidate written right after `last`, in the same list of steps."""
     if last is None:
         return []
-    parent, _, index = last.rpartition(".")
+    parent = last.rpartition(".")[0]
     later = [
         a for a in found
         if a.key.rpartition(".")[0] == parent and _index(a.key) > _index(last)

@@ -14,15 +14,21 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 
 from engine.dsl.compiler import compile_file
+from engine.dsl.flow import Flow
 from engine.errors import ConfigError, FlowError
 from engine.flows.registry import FlowSet, flow_files
 from engine.phone import mask_text
+from engine.authoring_cli import add_authoring_commands
+from engine.privacy_cli import add_privacy_commands
 from engine.settings import Settings
-from engine.simulator import OUTCOMES, Call, Script, SimulationError, simulate
+from engine.flowtest import run_tests
+from engine.simulator import (
+    DEFAULT_CALLER, OUTCOMES, Script, SimulationError, caller_number, local_moment, parse_digits,
+    simulate, simulate_remote, story,
+)
 
 __all__ = ["main"]
 
@@ -54,7 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     _serve_parser(commands)
     _simulate_parser(commands)
+    _test_parser(commands)
     _check_parser(commands)
+    add_authoring_commands(commands, _settings, _find_flow)
+    add_privacy_commands(commands, _settings)
     return parser
 
 
@@ -166,28 +175,46 @@ def _simulate_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     sim.add_argument("flow", metavar="FLOW", help="a flow id, a file path, or a line number")
-    sim.add_argument("--from", dest="caller", default="+447700900123",
+    sim.add_argument("--from", dest="caller", default=DEFAULT_CALLER,
                      help="the caller's number (or Anonymous)")
-    sim.add_argument("--at", help="the caller's local time in the flow's zone, e.g. 2026-05-05T10:00 (default: now)")
+    sim.add_argument("--at", help="the caller's local time in the flow's zone, "
+                                  "e.g. 2026-05-05T10:00 (default: now)")
     sim.add_argument("--outcome", choices=OUTCOMES, default="no-answer",
                      help="what the dialed business phone does")
-    sim.add_argument("--hangup-after", type=float, help="seconds into the call when the caller hangs up")
+    sim.add_argument("--hangup-after", type=float, metavar="SECONDS",
+                     help="seconds into the call when the caller hangs up (default: never)")
+    sim.add_argument("--digits", default="", help="keys the caller presses, one per menu; "
+                     "commas separate entries of several keys (12,3)")
+    sim.add_argument("--url", metavar="BASE_URL", help="drive the engine running there, "
+                     "signing with TWILIO_AUTH_TOKEN when set (default: an engine in process)")
     sim.add_argument("--json", action="store_true", help="print one JSON object")
     sim.set_defaults(run=_simulate)
 
 
 def _simulate(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    flow = _find_flow(settings, args.flow)
-    at = _local_time(args.at, flow.tz) if args.at else None
-    script = Script(caller=args.caller, line=flow.lines[0], at=at, outcome=args.outcome,
-                    hangup_after=args.hangup_after)
-    call = asyncio.run(simulate(settings, flow, script))
-    print(json.dumps(call.as_json(), indent=2, ensure_ascii=False) if args.json else _story(call))
+    flow = _find_flow(settings, args.flow, remote=args.url is not None)
+    region = flow.region if flow else None
+    try:
+        at = local_moment(args.at, flow.tz if flow else None) if args.at else None
+    except ValueError as exc:
+        raise ConfigError(f"--at {exc}") from None
+    line = flow.lines[0] if flow else args.flow
+    script = Script(caller=caller_number(args.caller, region), line=line, at=at,
+                    outcome=args.outcome, hangup_after=args.hangup_after,
+                    digits=parse_digits(args.digits))
+    if args.url:
+        run = simulate_remote(args.url, flow, script, settings.auth_token, settings.public_url)
+    else:
+        assert flow is not None
+        run = simulate(settings, flow, script)
+    call = asyncio.run(run)
+    print(json.dumps(call.as_json(), indent=2, ensure_ascii=False) if args.json else story(call))
     return 0
 
 
-def _find_flow(settings: Settings, name: str):  # type: ignore[no-untyped-def]
+def _find_flow(settings: Settings, name: str, remote: bool = False) -> Flow | None:
+    """The flow FLOW names; with --url, a line number no local file knows is still fine."""
     path = Path(name)
     if path.suffix == ".yaml" and path.is_file():
         return compile_file(path)
@@ -197,34 +224,30 @@ def _find_flow(settings: Settings, name: str):  # type: ignore[no-untyped-def]
         broken = [p for p in flows.refused if Path(p).stem == name]
         if broken:
             raise flows.refused[broken[0]]
+        if remote and name.lstrip("+").replace(" ", "").isdigit():
+            return None
         known = ", ".join(sorted(flows.by_id)) or "none"
         raise ConfigError(f"no flow '{name}' in {settings.flows} (flows: {known})")
     return flow
 
 
-def _local_time(text: str, tz: object) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"--at must be a local date and time such as 2026-05-05T10:00, got {text!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=tz)  # type: ignore[arg-type]
+# --- test -----------------------------------------------------------------------------
 
 
-def _story(call: Call) -> str:
-    lines = [f"Call {call.call_sid} on flow {call.flow}"]
-    lines += [f"  {seconds:6.1f}s  {text}" for seconds, text in call.timeline]
-    lines.append(f"  trigger: {call.trigger}; ended by the {call.ended_by}")
-    for text in call.sms:
-        if text["status"] == "skipped":
-            lines.append(f"  text to {text['to'] or '(no number)'}: skipped ({text['reason']})")
-        else:
-            lines.append(
-                f"  text to {text['to']} from {text['from']}: {text['status']}, "
-                f"{text['encoding']}, {text['segments']} segment(s)\n      {text['body']}"
-            )
-    if not call.sms:
-        lines.append("  no text")
-    return "\n".join(lines)
+def _test_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    test = commands.add_parser(
+        "test", help="run flow test files (*.test.yaml) and report N passed, N failed",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    test.add_argument("paths", nargs="*", metavar="PATH",
+                      help="test files or folders (default: the tests folder of the flows)")
+    test.set_defaults(run=_test)
+
+
+def _test(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    paths = [Path(p) for p in args.paths] or [settings.flows / "tests"]
+    return run_tests(paths, settings, sys.stdout)
 
 
 # --- check ----------------------------------------------------------------------------
@@ -232,7 +255,7 @@ def _story(call: Call) -> str:
 
 def _check_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     check = commands.add_parser(
-        "check", help="validate flow files; exit 1 on any error",
+        "check", help="validate and lint flow files; exit 1 on any error, 0 with warnings only",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     check.add_argument("paths", nargs="*", metavar="PATH", help="flow files or folders (default: the flows folder)")
@@ -241,27 +264,13 @@ def _check_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _check(args: argparse.Namespace) -> int:
+    from engine.check import check, files_to_check, render, report_json
+
     settings = _settings(args)
-    paths: list[Path] = []
-    for given in [Path(p) for p in args.paths] or [settings.flows]:
-        paths.extend(flow_files(given) if given.is_dir() else [given])
-    flows = FlowSet.of(paths)
-    report = []
-    for path in paths:
-        error = flows.refused.get(str(path))
-        problems = error.problems if error else []
-        report.append({"path": str(path), "ok": not problems, "warnings": [], "copy": [],
-                       "errors": [{"line": p.line, "column": p.column, "code": p.code,
-                                   "message": p.message} for p in problems]})
-        if not args.json:
-            for problem in problems:
-                print(problem.render())
-            if not problems:
-                print(f"{path}: ok")
-    errors = sum(len(f["errors"]) for f in report)
-    if args.json:
-        print(json.dumps({"files": report, "errors": errors, "warnings": 0}, indent=2))
-    return 1 if errors else 0
+    reports = check(files_to_check([Path(p) for p in args.paths], settings.flows))
+    result = report_json(reports)
+    print(json.dumps(result, indent=2, ensure_ascii=False) if args.json else render(reports))
+    return 1 if result["errors"] else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -43,7 +43,10 @@ from engine.store import (
     utcnow,
 )
 
-__all__ = ["Erased", "Recordings", "Retention", "caller_forms", "export", "forget", "sweep"]
+__all__ = [
+    "Erased", "Recordings", "Retention", "caller_forms", "export", "forget", "sweep",
+    "twilio_resource",
+]
 
 log = logging.getLogger("ringback.privacy")
 
@@ -83,7 +86,8 @@ class Recordings:
         Without Twilio credentials (dry-run mode) there is nothing the engine can delete:
         the URL is forgotten, with a warning.
         """
-        target = self._api_url(url)
+        resource = twilio_resource(url, self.settings.api_base)
+        target = f"{resource}.json" if resource else None
         if target is None or not self.settings.sends_texts:
             log.warning("A voicemail at %s is forgotten but cannot be deleted here.", url)
             return True
@@ -98,19 +102,27 @@ class Recordings:
         log.warning("Twilio answered %d deleting the voicemail %s.", response.status_code, url)
         return False
 
-    def _api_url(self, url: str) -> str | None:
-        """A recording URL Twilio gave → the same resource on TWILIO_API_BASE, as JSON."""
-        base = self.settings.api_base.rstrip("/")
-        for known in (TWILIO_API, base):
-            if url.startswith(known + "/"):
-                path = url[len(known):].removesuffix(".json").removesuffix(".wav")
-                return f"{base}{path.removesuffix('.mp3')}.json"
-        return None
-
     def _client(self) -> httpx.Client:
         if self.client is None:
             self.client = httpx.Client()
         return self.client
+
+
+def twilio_resource(url: str, api_base: str) -> str | None:
+    """A URL Twilio gave (a recording's) → the same resource on TWILIO_API_BASE.
+
+    None for a URL that is not Twilio's: the engine fetches and deletes only there.
+    "https://api.twilio.com/2010-04-01/Accounts/AC…/Recordings/RE….mp3" with the default
+    base → "https://api.twilio.com/2010-04-01/Accounts/AC…/Recordings/RE…".
+    """
+    base = api_base.rstrip("/")
+    for known in (TWILIO_API, base):
+        if url.startswith(known + "/"):
+            path = url[len(known):]
+            for suffix in (".json", ".wav", ".mp3"):
+                path = path.removesuffix(suffix)
+            return base + path
+    return None
 
 
 # --- one caller --------------------------------------------------------------------

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from starlette.applications import Starlette
@@ -41,7 +42,7 @@ from engine.sms.replies import Replies
 from engine.sms.transport import DryRun, Transport, TwilioTransport
 from engine.store import Message, Store, StoreUnavailable
 
-__all__ = ["SIMULATED_AT", "create_app"]
+__all__ = ["SIMULATED_AT", "call_report", "create_app"]
 
 log = logging.getLogger("ringback.webhook")
 
@@ -203,7 +204,7 @@ class _State:
     # --- routes ---------------------------------------------------------------------
 
     async def voice(self, request: Request, form: FormData) -> Response:
-        params = dict(form)
+        params = _params(form)
         sid = params.get("CallSid", "")
         at = _simulated_at(params.get(SIMULATED_AT))
         try:
@@ -214,7 +215,7 @@ class _State:
         return self._send(reply, request)
 
     async def voice_dial(self, request: Request, form: FormData) -> Response:
-        params = dict(form)
+        params = _params(form)
         flow_id, step = request.query_params.get("flow", ""), request.query_params.get("step", "")
         try:
             reply = await run_in_threadpool(
@@ -227,7 +228,7 @@ class _State:
 
     async def voice_menu(self, request: Request, form: FormData) -> Response:
         """A menu's `<Gather>` (a key) or its `<Redirect>` (no key): the chosen steps."""
-        params = dict(form)
+        params = _params(form)
         flow_id, step = request.query_params.get("flow", ""), request.query_params.get("step", "")
         try:
             reply = await run_in_threadpool(
@@ -250,7 +251,7 @@ class _State:
         self, method: Callable[..., Reply], request: Request, form: FormData
     ) -> Response:
         """On the business's leg a failure hangs that leg up: the caller's dial reports back."""
-        params = dict(form)
+        params = _params(form)
         flow_id, step = request.query_params.get("flow", ""), request.query_params.get("step", "")
         try:
             reply = await run_in_threadpool(method, flow_id, step, params)
@@ -261,13 +262,13 @@ class _State:
         return twiml(reply.xml)
 
     async def voice_recorded(self, request: Request, form: FormData) -> Response:
-        params = dict(form)
+        params = _params(form)
         flow_id, step = request.query_params.get("flow", ""), request.query_params.get("step", "")
         reply = await self._guarded(self.calls.recorded, flow_id, step, params)
         return self._send(reply, request) if reply else twiml(hangup())
 
     async def voice_status(self, request: Request, form: FormData) -> Response:
-        params = dict(form)
+        params = _params(form)
         if not params.get("CallSid") or not params.get("CallStatus"):
             return PlainTextResponse("CallSid and CallStatus are required", 400)
         reply = await self._guarded(self.calls.status, params)
@@ -277,20 +278,20 @@ class _State:
 
     async def voice_ended(self, request: Request, form: FormData) -> Response:
         """Where the emergency fallback's `<Dial>` reports: keep it, hang up."""
-        params = dict(form)
+        params = _params(form)
         if params.get("CallSid"):
             await run_in_threadpool(self.store.add_event, params["CallSid"], "fallback", params)
         return twiml(apology("Goodbye."))
 
     async def sms(self, request: Request, form: FormData) -> Response:
         """A caller texted a line: keep it, apply STOP/START, answer `<Response/>` or the copy."""
-        params = dict(form)
+        params = _params(form)
         xml = await run_in_threadpool(self.replies.receive, params)
         return twiml(xml)
 
     async def sms_status(self, request: Request, form: FormData) -> Response:
         """Twilio reports on a text the engine sent; kept, applied, answered with no body."""
-        params = dict(form)
+        params = _params(form)
         if not params.get("MessageSid") and not params.get("SmsSid"):
             return PlainTextResponse("MessageSid is required", 400)
         message = request.query_params.get("message")
@@ -304,15 +305,10 @@ class _State:
         loopback of an unsigned local engine) can read it.
         """
         sid = str(form.get("CallSid", ""))
-        call = await run_in_threadpool(self.store.call, sid)
-        if call is None:
+        report = await run_in_threadpool(call_report, self.store, sid)
+        if report is None:
             return JSONResponse({"error": f"no call {sid!r} in the store"}, 404)
-        texts = await run_in_threadpool(self.store.messages_for_call, sid)
-        return JSONResponse({
-            "call_sid": sid, "flow": call.flow_id, "trigger": call.trigger,
-            "answered": call.answered, "ended": call.ended,
-            "sms": [_text_report(message) for message in texts],
-        })
+        return JSONResponse(report)
 
     async def _guarded(self, method: Callable[..., Reply], *args: object) -> Reply | None:
         """Run a callback that Twilio does not wait on; None when it could not be recorded.
@@ -364,6 +360,19 @@ class _State:
         return fallback_dial(number) if number else apology()
 
 
+def call_report(store: Store, call_sid: str) -> dict[str, Any] | None:
+    """`POST /voice/report`'s answer: the call's trigger and its texts' decisions."""
+    call = store.call(call_sid)
+    if call is None:
+        return None
+    texts = store.messages_for_call(call_sid)
+    return {
+        "call_sid": call_sid, "flow": call.flow_id, "trigger": call.trigger,
+        "answered": call.answered, "ended": call.ended,
+        "sms": [_text_report(message) for message in texts],
+    }
+
+
 def _text_report(message: Message) -> dict[str, object]:
     """A text's decision as `ringback simulate --json` shows it, with the step behind it."""
     if message.status == "skipped":
@@ -382,6 +391,11 @@ def _report(flows: FlowSet) -> None:
         kept = "; its last good version is still served" if path in flows.by_path else ""
         problems = "; ".join(str(problem) for problem in error.problems)
         log.error("Flow file %s refused%s: %s", path, kept, problems)
+
+
+def _params(form: FormData) -> dict[str, str]:
+    """A webhook's parameters as text (the last value of a repeated name wins)."""
+    return {name: value for name, value in form.multi_items() if isinstance(value, str)}
 
 
 def _port_forms(url: str) -> list[str]:

@@ -8,6 +8,11 @@ store, not of one process's memory:
 - a call that has ended stays ended, whatever arrives after (events are still kept);
 - a text is claimed by inserting its row under a unique (call, step) key: the second
   claim fails in the database, so a text is decided, and sent, at most once.
+- a text is handed to Twilio only by the process that moved it from `pending` to
+  `sending`, and Twilio's status callbacks only ever move it forward
+  (MESSAGE_STATUS_RANK), so a late `sent` never overwrites `delivered`;
+- opt-outs are kept per caller and line, landlines Twilio refused per number, and every
+  reply per caller and line, retries of the same MessageSid kept once.
 
 SQLite (WAL mode) is the default; the SQL is portable to PostgreSQL.
 """
@@ -176,9 +181,10 @@ Index("replies_by_caller", replies.c.line, replies.c.caller, replies.c.received_
 # How far along a text is; a status callback only ever moves a text up this order, so a
 # late `sent` cannot overwrite `delivered`. Twilio's final statuses share the top rank:
 # the first one recorded stays. `unknown` (Twilio may or may not have it) is below every
-# status Twilio reports, so a callback settles it.
+# status Twilio reports, so a callback settles it; so is `pending`, so that a text Twilio
+# reports on is never sent again. A `skipped` text has no rank: nothing moves it.
 MESSAGE_STATUS_RANK: Final[dict[str, int]] = {
-    "pending": 0, "sending": 0, "skipped": 0,
+    "pending": 0, "sending": 0,
     "unknown": 1,
     "accepted": 2, "scheduled": 2, "queued": 2,
     "sent": 3,
@@ -623,7 +629,7 @@ class Store:
 
     def opt_out(self, line: str, number: str, source: str) -> bool:
         """This caller wants no more texts from this line; False if already opted out."""
-        values = dict(line=line, number=number, source=source, since=utcnow())
+        values = {"line": line, "number": number, "source": source, "since": utcnow()}
         with self._begin() as connection:
             try:
                 with connection.begin_nested():
@@ -650,7 +656,7 @@ class Store:
 
     def remember_landline(self, number: str, error_code: int) -> bool:
         """Twilio refused this number as a landline; False if that was known already."""
-        values = dict(number=number, error_code=error_code, learned_at=utcnow())
+        values = {"number": number, "error_code": error_code, "learned_at": utcnow()}
         with self._begin() as connection:
             try:
                 with connection.begin_nested():
@@ -671,11 +677,11 @@ class Store:
         params: Mapping[str, str],
     ) -> int | None:
         """Keep a caller's text to a line; None when this MessageSid was kept already."""
-        values = dict(
-            message_sid=message_sid or None, line=line, caller=caller, body=body, kind=kind,
-            answered=False, params=json.dumps(dict(params), sort_keys=True),
-            received_at=utcnow(),
-        )
+        values = {
+            "message_sid": message_sid or None, "line": line, "caller": caller, "body": body,
+            "kind": kind, "answered": False, "params": json.dumps(dict(params), sort_keys=True),
+            "received_at": utcnow(),
+        }
         with self._begin() as connection:
             try:
                 with connection.begin_nested():
@@ -701,7 +707,8 @@ class Store:
         return [
             InboundReply(
                 id=row.id, line=row.line, caller=row.caller, body=row.body, kind=row.kind,
-                answered=row.answered, received_at=_aware(row.received_at),  # type: ignore[arg-type]
+                answered=row.answered,
+                received_at=_aware(row.received_at),  # type: ignore[arg-type]
             )
             for row in rows
         ]

@@ -258,7 +258,7 @@ def test_a_dials_own_on_overrides_the_flows_triggers(
 
 
 def test_the_second_phone_missing_too_runs_the_flows_missed(engine: Engine) -> None:
-    logic, store = engine(PER_DIAL)
+    logic, _ = engine(PER_DIAL)
     logic.incoming(params(), "https://x", TUESDAY)
     second = logic.dial_ended("garage", "on.open.0", params(DialCallStatus="no-answer"), "x")
     number = ET.fromstring(second.xml).find("Dial/Number")
@@ -346,3 +346,13 @@ def test_a_caller_who_hangs_up_in_a_menu_is_missed_and_texted(engine: Engine) ->
     call = store.call("CA1")
     assert call is not None and call.trigger == "missed"
     assert texts(store) == [("on.missed.0", "pending")]
+
+
+def test_a_menu_option_that_ends_the_call_is_not_a_missed_call(engine: Engine) -> None:
+    logic, store = engine(MENU + "  missed:\n    - sms: {text: \"Garage: https://g.example/f\"}\n")
+    logic.incoming(params(), "x", TUESDAY)
+    logic.menu("garage", "on.open.0", params(Digits="2"), "x")
+    logic.status(params(CallStatus="completed", SequenceNumber="2"))
+    call = store.call("CA1")
+    assert call is not None and call.trigger == "open"
+    assert texts(store) == []

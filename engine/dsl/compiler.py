@@ -92,7 +92,7 @@ def link(loaded: Loaded, flow: m.FlowModel, flow_id: str, digest: str) -> Flow:
     copy = {name: compile_copy(source) for name, source in flow.sms.copy_.items()}
     schedule = _schedule(flow)
     sequences, actions = _link_steps(loaded, flow, copy)
-    triggers = {trigger: sequences[f"on.{trigger}"] for trigger in flow.on}
+    triggers = {str(trigger): sequences[f"on.{trigger}"] for trigger in flow.on}
     return Flow(
         id=flow_id,
         path=loaded.path,
@@ -461,11 +461,17 @@ def _label(path: Path) -> str:
 def _from_pydantic(loaded: Loaded, error: Any) -> Problem:
     kind, loc, value = error["type"], error["loc"], error.get("input")
     path, rest = _data_path(loaded.data, loc)
-    for handler in (_unknown_key, _missing_key, _bad_step, _bad_trigger):
+    for handler in (_unknown_key, _missing_key, _bad_step, _bad_trigger, _bad_map_key):
         found = handler(loaded, kind, path, rest, value)
         if found:
             return found
     label = _label(path) if path else "the flow"
+    if kind == "missing-timezone":
+        where = next((k,) for k in ("hours", "holidays", "weekend") if k in loaded.data)
+        return _problem(loaded, where, kind, error["msg"], key=True)
+    if kind == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == m.DIGIT:
+        message = f"{label} must be one key of the keypad (0 to 9, * or #), got {m._shown(value)}"
+        return _problem(loaded, path, f"bad-{_kebab(path)}", message)
     if kind in _EXPECTED:
         message = f"{label} must be {_EXPECTED[kind]}, got {m._shown(value)}"
         return _problem(loaded, path, f"bad-{_kebab(path)}", message)
@@ -484,7 +490,9 @@ def _kebab(path: Path) -> str:
     return (names[-1] if names else "flow").replace("_", "-")
 
 
-def _unknown_key(loaded: Loaded, kind: str, path: Path, rest: list[Any], value: Any) -> Problem | None:
+def _unknown_key(
+    loaded: Loaded, kind: str, path: Path, rest: list[Any], value: Any
+) -> Problem | None:
     if kind != "extra_forbidden":
         return None
     key, parent = str(path[-1]), path[:-1]
@@ -496,7 +504,9 @@ def _unknown_key(loaded: Loaded, kind: str, path: Path, rest: list[Any], value: 
     return _problem(loaded, path, "unknown-key", message, key=True)
 
 
-def _missing_key(loaded: Loaded, kind: str, path: Path, rest: list[Any], value: Any) -> Problem | None:
+def _missing_key(
+    loaded: Loaded, kind: str, path: Path, rest: list[Any], value: Any
+) -> Problem | None:
     if kind != "missing":
         return None
     missing = ".".join(str(p) for p in rest if isinstance(p, str) and p not in m.STEP_NAMES)
@@ -507,7 +517,9 @@ def _missing_key(loaded: Loaded, kind: str, path: Path, rest: list[Any], value: 
     return _problem(loaded, path, "missing-key", f"{owner}{missing} is required", key=True)
 
 
-def _bad_step(loaded: Loaded, kind: str, path: Path, rest: list[Any], value: Any) -> Problem | None:
+def _bad_step(
+    loaded: Loaded, kind: str, path: Path, rest: list[Any], value: Any
+) -> Problem | None:
     if kind not in ("bad-step", "union_tag_invalid", "union_tag_not_found"):
         return None
     names = ", ".join(m.STEP_NAMES)
@@ -524,18 +536,38 @@ def _bad_step(loaded: Loaded, kind: str, path: Path, rest: list[Any], value: Any
             "indent a step's options under its name"
         )
         return _problem(loaded, path, "bad-step", message)
-    message = f"a step is a mapping such as say: \"Hello\", got {m._shown(value)} (the steps are {names})"
+    message = (
+        f'a step is a mapping such as say: "Hello", got {m._shown(value)} (the steps are {names})'
+    )
     return _problem(loaded, path, "bad-step", message)
 
 
-def _bad_trigger(loaded: Loaded, kind: str, path: Path, rest: list[Any], value: Any) -> Problem | None:
-    if not (path[:1] == ("on",) and "[key]" in rest):
+def _bad_trigger(
+    loaded: Loaded, kind: str, path: Path, rest: list[Any], value: Any
+) -> Problem | None:
+    if not (path[:1] == ("on",) and len(path) <= 2 and "[key]" in rest):
         return None
     name = str(path[1]) if len(path) > 1 else str(value)
     message = f"unknown trigger '{name}'{_suggest(name, m.TRIGGERS)}"
     if not _suggest(name, m.TRIGGERS):
         message += f" (the triggers are {', '.join(m.TRIGGERS)})"
     return _problem(loaded, ("on", name), "unknown-trigger", message, key=True)
+
+
+def _bad_map_key(
+    loaded: Loaded, kind: str, path: Path, rest: list[Any], value: Any
+) -> Problem | None:
+    """A key that is not one of its mapping's choices: a menu's digit, a dial's outcome."""
+    if "[key]" not in rest or len(path) < 2:
+        return None
+    owner, key = _label(path[:-1]), path[-1]
+    if owner.endswith("dial.on"):
+        message = (
+            f"{owner} has '{key}', which is not a dial outcome: expected busy, missed or failed"
+        )
+        return _problem(loaded, path, "bad-outcome", message, key=True)
+    message = f"{owner} has '{key}', which is not one key of the keypad: expected 0 to 9, * or #"
+    return _problem(loaded, path, "bad-digit", message, key=True)
 
 
 def _known_keys(data: Any, parent: Path) -> list[str]:
@@ -550,7 +582,7 @@ def _model_at(parent: Path, data: Any) -> type[BaseModel] | None:
     if not parent:
         return m.FlowModel
     last = parent[-1]
-    step_options = {
+    step_options: dict[str, type[BaseModel]] = {
         "say": m.SayOptions, "play": m.PlayOptions, "dial": m.DialOptions, "sms": m.SmsOptions,
         "voicemail": m.VoicemailOptions, "menu": m.MenuOptions, "screen": m.ScreenOptions,
     }

@@ -65,7 +65,7 @@ class Flow:
 
         After `on.open.0` (a menu), the rest of `on.open`; empty for an unknown key.
         """
-        address, _, index = key.rpartition(".")
+        address = key.rpartition(".")[0]
         steps = self.sequences.get(address, ())
         position = next((i for i, a in enumerate(steps) if a.key == key), None)
         return steps[position + 1 :] if position is not None else ()

@@ -78,8 +78,12 @@ def load_text(text: str, path: str) -> Loaded:
 
 def _syntax_problem(exc: MarkedYAMLError, path: str, lines: Sequence[str]) -> Problem:
     mark = exc.problem_mark or exc.context_mark
+    if mark and mark.line >= len(lines) and exc.context_mark:
+        mark = exc.context_mark  # the end of the file: point where the broken part began
     line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     what = exc.problem or "the file is not valid YAML"
+    if exc.context and "duplicate" not in what:
+        what = f"{exc.context}, {what}"
     code = "duplicate-key" if "duplicate key" in what else "yaml-syntax"
     message = f"YAML syntax: {what}"
     if code == "duplicate-key":

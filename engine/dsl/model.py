@@ -84,7 +84,7 @@ def whole_number(code: str, low: int, high: int, unit: str = "seconds") -> Any:
             raise _fail(code, f"must be between {low} and {high} {unit}, got {number}")
         return number
 
-    schema = {"type": "integer", "minimum": low, "maximum": high}
+    schema: dict[str, Any] = {"type": "integer", "minimum": low, "maximum": high}
     return Annotated[int, BeforeValidator(check), Field(json_schema_extra=schema)]
 
 
@@ -239,7 +239,9 @@ class DialOptions(Strict):
         default=None,
         description="true or {prompt, digit}: the business must press the digit to take the call",
     )
-    max_calls: whole_number("bad-max-calls", 1, 100, "calls") | None = Field(  # type: ignore[valid-type]
+    max_calls: whole_number(  # type: ignore[valid-type]
+        "bad-max-calls", 1, 100, "calls"
+    ) | None = Field(
         default=None, description="calls bridged at once to these numbers; one more is busy"
     )
     record: bool = Field(default=False, description="record the bridged call")

@@ -190,7 +190,7 @@ class Calls:
         if flow is None:
             return Reply(empty())
         steps = self._position(flow, call)
-        if call.trigger == "open" and not call.answered:
+        if call.trigger == "open" and not call.answered and not _complete(steps):
             call, steps = self._hung_up(call), None
         log.info("Call %s on flow %s ended (%s) under %s.", sid, flow.id, status, call.trigger)
         return Reply(empty(), self._settle_texts(flow, call, steps))
@@ -222,9 +222,9 @@ class Calls:
         the steps before it, then the dial's (or the flow's) `busy` steps."""
         for _ in range(len(flow.actions)):
             index, dial = _first_dial(steps)
-            options = dial.step.dial if dial is not None else None
-            if options is None or options.max_calls is None:
+            if dial is None or dial.step.dial.max_calls is None:
                 break
+            options = dial.step.dial
             if self.store.bridged(flow.id, dial.key) < options.max_calls:
                 break
             call = self.store.move(call.call_sid, "busy", busy=True) or call
@@ -307,6 +307,13 @@ def _screened(flow: Flow, step: str) -> bool:
     return isinstance(action.step if action else None, m.DialStep) and (
         action.step.dial.screen is not None  # type: ignore[union-attr]
     )
+
+
+def _complete(steps: tuple[Action, ...] | None) -> bool:
+    """Whether the call was last given steps that end it without reaching the business
+    (a menu option that only says something): then the flow, not the caller, ended it."""
+    waiting = (m.DialStep, m.MenuStep, m.VoicemailStep)
+    return steps is not None and not any(isinstance(a.step, waiting) for a in steps)
 
 
 def _first_dial(steps: tuple[Action, ...]) -> tuple[int, Action | None]:

@@ -148,7 +148,7 @@ def screening(flow: Flow, action: Action) -> str:
     )
     gather.say(screen.prompt.replace("{digit}", screen.digit))
     response.hangup()
-    return response.to_xml()
+    return str(response.to_xml())
 
 
 def _loop(loop: int) -> int | None:
@@ -164,14 +164,14 @@ def _audio_url(audio: str, base_url: str) -> str:
 
 def empty() -> str:
     """`<Response />`: the answer to a request whose call is already over."""
-    return VoiceResponse().to_xml()
+    return str(VoiceResponse().to_xml())
 
 
 def hangup() -> str:
     """`<Hangup />`: the polite end of a call."""
     response = VoiceResponse()
     response.hangup()
-    return response.to_xml()
+    return str(response.to_xml())
 
 
 def apology(text: str = APOLOGY) -> str:
@@ -179,11 +179,11 @@ def apology(text: str = APOLOGY) -> str:
     response = VoiceResponse()
     response.say(text)
     response.hangup()
-    return response.to_xml()
+    return str(response.to_xml())
 
 
 def fallback_dial(number: str) -> str:
     """What a caller gets when the flow fails at run time: straight through to the business."""
     response = VoiceResponse()
     response.dial(number, action="/voice/ended")
-    return response.to_xml()
+    return str(response.to_xml())

@@ -18,8 +18,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from engine.dsl.flow import Action, Flow
-from engine.phone import LineType, accepts_alphanumeric_sender, is_alphanumeric_sender
-from engine.phone import line_type, read_caller
+from engine.phone import (
+    LineType,
+    accepts_alphanumeric_sender,
+    is_alphanumeric_sender,
+    line_type,
+    read_caller,
+)
 from engine.sms.segments import measure
 from engine.store import Call, Store
 
@@ -41,12 +46,12 @@ class Decision:
 
     def row(self, call: Call, flow: Flow) -> dict[str, Any]:
         """The values the store keeps for this decision."""
-        return dict(
-            call_sid=call.call_sid, step=self.step, flow_id=flow.id, line=call.line,
-            trigger=call.trigger, to_number=self.to_number, from_number=self.sender,
-            body=self.body, encoding=self.encoding, segments=self.segments,
-            status=self.status, reason=self.reason,
-        )
+        return {
+            "call_sid": call.call_sid, "step": self.step, "flow_id": flow.id,
+            "line": call.line, "trigger": call.trigger, "to_number": self.to_number,
+            "from_number": self.sender, "body": self.body, "encoding": self.encoding,
+            "segments": self.segments, "status": self.status, "reason": self.reason,
+        }
 
 
 def decide(flow: Flow, call: Call, action: Action, store: Store, now: datetime) -> Decision:
@@ -58,9 +63,9 @@ def decide(flow: Flow, call: Call, action: Action, store: Store, now: datetime) 
         reason = caller.problem or "invalid-number"
         return Decision(action.key, "skipped", raw or "", reason=reason)
     to = caller.e164
-    reason = _refusal(flow, call, to, store, now)
-    if reason is not None:
-        return Decision(action.key, "skipped", to, reason=reason)
+    refusal = _refusal(flow, call, to, store, now)
+    if refusal is not None:
+        return Decision(action.key, "skipped", to, reason=refusal)
     body = render_copy(flow, call, action, now)
     size = measure(body)
     return Decision(

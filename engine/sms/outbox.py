@@ -24,8 +24,8 @@ from urllib.parse import urlencode
 import anyio.to_thread
 
 from engine.phone import mask, mask_text
-from engine.sms.refusals import learn
-from engine.sms.transport import Outcome, Transport
+from engine.sms.refusals import consequence, learn
+from engine.sms.transport import DryRun, Outcome, Transport
 from engine.store import Message, Store
 
 __all__ = ["MAX_ATTEMPTS", "Outbox", "status_callback_for"]
@@ -111,7 +111,7 @@ class Outbox:
 
     def _backoff(self, attempt: int) -> float:
         """Seconds before try `attempt + 1`: doubling from base_delay, with jitter."""
-        delay = min(self.base_delay * 2 ** (attempt - 1), MAX_DELAY)
+        delay = min(self.base_delay * 2.0 ** (attempt - 1), MAX_DELAY)
         return delay * random.uniform(0.5, 1.5)
 
     def _attempt(self, message_id: int, status_callback: str | None) -> Outcome | None:
@@ -133,9 +133,12 @@ class Outbox:
             message.id, status, provider_sid=outcome.provider_sid, error_code=outcome.error_code
         )
         if outcome.status == "sent":
+            # Dry run: the log is the only place the text goes, so it carries the body.
+            shown = f": {message.body!r}" if self.transport.name == DryRun.name else ""
             log.info(
-                "Call %s: text %s to %s sent (%s).",
+                "Call %s: text %s to %s sent (%s)%s.",
                 message.call_sid, message.id, mask(message.to_number), self.transport.name,
+                mask_text(shown),
             )
         elif outcome.status == "retry":
             log.warning(
@@ -147,14 +150,13 @@ class Outbox:
             self._refused(message, outcome)
 
     def _refused(self, message: Message, outcome: Outcome) -> None:
-        learned = learn(self.store, message, outcome.error_code)
-        consequence = f"; the number is now {learned}" if learned else ""
+        after = consequence(learn(self.store, message, outcome.error_code))
         if outcome.status == "unknown":
-            consequence = "; Twilio may have it, so it is not sent again"
+            after = "; Twilio may have it, so it is not sent again"
         log.warning(
             "Call %s: text %s to %s %s (%s)%s.",
             message.call_sid, message.id, mask(message.to_number), outcome.status,
-            mask_text(outcome.detail), consequence,
+            mask_text(outcome.detail), after,
         )
 
     def _give_up(self, message_id: int) -> None:

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Mapping
 
 from engine.phone import mask
-from engine.sms.refusals import learn
+from engine.sms.refusals import Learned, consequence, learn
 from engine.store import Message, Store
 
 __all__ = ["record_receipt"]
@@ -62,14 +62,13 @@ def _locate(store: Store, message_id: str | None, sid: str) -> Message | None:
     return store.message_by_sid(sid) if sid else None
 
 
-def _log(message: Message, status: str, code: int | None, learned: str | None) -> None:
+def _log(message: Message, status: str, code: int | None, learned: Learned | None) -> None:
     level = logging.WARNING if status in FAILURES else logging.INFO
     error = f" (error {code})" if code is not None else ""
-    consequence = f"; the number is now {learned}" if learned else ""
     log.log(
         level, "Call %s: text %s to %s reported %s%s, now %s%s.",
         message.call_sid, message.id, mask(message.to_number), status, error,
-        message.status, consequence,
+        message.status, consequence(learned),
     )
 
 

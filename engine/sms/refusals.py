@@ -17,13 +17,24 @@ from typing import Final, Literal
 
 from engine.store import Message, Store
 
-__all__ = ["LANDLINE_CODES", "OPT_OUT_CODES", "learn"]
+__all__ = ["LANDLINE_CODES", "OPT_OUT_CODES", "Learned", "consequence", "learn"]
 
 LANDLINE_CODES: Final = frozenset({21614, 21635, 30006})
 OPT_OUT_CODES: Final = frozenset({21610})
 
 
-def learn(store: Store, message: Message, code: int | None) -> Literal["landline", "opted-out"] | None:
+Learned = Literal["landline", "opted-out"]
+
+
+def consequence(learned: Learned | None) -> str:
+    """How a log line ends when a refusal taught something: "; remembered as a landline"."""
+    if learned is None:
+        return ""
+    return {"landline": "; remembered as a landline",
+            "opted-out": "; the caller is opted out of this line"}[learned]
+
+
+def learn(store: Store, message: Message, code: int | None) -> Learned | None:
     """Keep what `code` says about the message's number; what was learned, if anything.
 
     21614 on a text to "+12025550188" → "landline" (that number is skipped from now on);

@@ -26,8 +26,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from engine.dsl.flow import Flow
 from engine.flows.calls import flow_line
 from engine.flows.registry import FlowSet
-from engine.phone import mask, read_caller, to_e164
-from engine.phone import PhoneNumberError
+from engine.phone import PhoneNumberError, mask, read_caller, to_e164
 from engine.sms.copy import CopyError, Template, compile_copy
 from engine.store import Store
 
@@ -86,15 +85,19 @@ class Replies:
         return _answer(self._auto_reply(flow, line, number, reply_id))
 
     def _apply(self, kind: Kind, line: str, number: str, sid: str, flow: Flow | None) -> None:
-        flow_id = flow.id if flow else "none"
+        """Opt the caller out of, or back in to, the line; log the reply either way."""
         if kind == "opt-out":
             self.store.opt_out(line, number, source="reply")
-            log.info("Reply %s: %s opted out of line %s (flow %s).", sid, mask(number), line, flow_id)
+            what = "opted out of"
         elif kind == "opt-in":
             self.store.opt_in(line, number)
-            log.info("Reply %s: %s opted back in to line %s (flow %s).", sid, mask(number), line, flow_id)
+            what = "opted back in to"
         else:
-            log.info("Reply %s from %s to line %s (flow %s) kept.", sid, mask(number), line, flow_id)
+            what = f"replied ({kind}) to"
+        log.info(
+            "Reply %s: %s %s line %s (flow %s).",
+            sid, mask(number), what, mask(line), flow.id if flow else "none",
+        )
 
     def _auto_reply(self, flow: Flow, line: str, number: str, reply_id: int) -> str | None:
         """The `sms.reply` copy for this reply, or None when it must not be answered."""
@@ -137,7 +140,7 @@ def _answer(text: str | None) -> str:
     response = MessagingResponse()
     if text:
         response.message(text)
-    return response.to_xml()
+    return str(response.to_xml())
 
 
 def _e164_or_raw(number: str) -> str:
