@@ -76,13 +76,11 @@ class CallerLeg(Leg):
     async def run(self, first: dict[str, str]) -> None:
         """Play the whole call; `first` are parameters of the first webhook only."""
         try:
-            document: Document | None = await self.fetch(
-                self.session.wire.absolute("/voice"), first
-            )
-            self.first = document
+            self.first = await self.fetch(self.session.wire.absolute("/voice"), first)
             await self.status("ringing")
-            if document is not None and not _rejects(document):
+            if not _rejects(self.first):
                 await self.status("in-progress")
+            document: Document | None = self.first
             self.params["CallStatus"] = "in-progress"
             while document is not None:
                 document = await self.perform(document)
@@ -131,7 +129,6 @@ class CallerLeg(Leg):
             return
         self.rejected = reason
         self.note("engine", f"rejects the call ({reason}): it is never answered", line)
-        return
 
     async def _record(self, verb: ET.Element, document: Document) -> Document | None:
         action = urljoin(document.url, verb.get("action") or document.url)

@@ -28,6 +28,7 @@ What Twilio does, and so what the simulator does (TwiML reference §1, webhooks 
 Anything else in a document is an error that names the verb: the simulator never skips
 what it does not understand.
 """
+
 from __future__ import annotations
 
 import enum
@@ -216,7 +217,7 @@ class Leg:
         """Only what the caller hears goes into `heard`."""
 
     async def _say(self, verb: ET.Element, document: Document, line: int | None = None) -> Go:
-        text = " ".join((verb.text or "").split())
+        text = " ".join("".join(verb.itertext()).split())  # SSML children are spoken too
         loops = _loops(verb)
         seconds = len(text.split()) * SECONDS_PER_WORD * loops
         line = line or self.session.lines.of_verb("say", text, self.session.trigger)

@@ -13,24 +13,27 @@ import ipaddress
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from engine.dsl.compiler import compile_file
 from engine.dsl.flow import Flow
 from engine.errors import ConfigError, FlowError
 from engine.flows.registry import FlowSet, flow_files
+from engine.flowtest import run_tests
 from engine.phone import mask_text
 from engine.authoring_cli import add_authoring_commands
 from engine.privacy_cli import add_privacy_commands
 from engine.settings import Settings
-from engine.flowtest import run_tests
 from engine.simulator import (
     DEFAULT_CALLER, OUTCOMES, Script, SimulationError, caller_number, local_moment, parse_digits,
     simulate, simulate_remote, story,
 )
 
 __all__ = ["main"]
+
+T = TypeVar("T")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -195,14 +198,13 @@ def _simulate(args: argparse.Namespace) -> int:
     settings = _settings(args)
     flow = _find_flow(settings, args.flow, remote=args.url is not None)
     region = flow.region if flow else None
-    try:
-        at = local_moment(args.at, flow.tz if flow else None) if args.at else None
-    except ValueError as exc:
-        raise ConfigError(f"--at {exc}") from None
+    tz = flow.tz if flow else None
+    at = _option("--at", lambda: local_moment(args.at, tz) if args.at else None)
+    digits = _option("--digits", lambda: parse_digits(args.digits))
     line = flow.lines[0] if flow else args.flow
     script = Script(caller=caller_number(args.caller, region), line=line, at=at,
                     outcome=args.outcome, hangup_after=args.hangup_after,
-                    digits=parse_digits(args.digits))
+                    digits=digits)
     if args.url:
         run = simulate_remote(args.url, flow, script, settings.auth_token, settings.public_url)
     else:
@@ -211,6 +213,14 @@ def _simulate(args: argparse.Namespace) -> int:
     call = asyncio.run(run)
     print(json.dumps(call.as_json(), indent=2, ensure_ascii=False) if args.json else story(call))
     return 0
+
+
+def _option(name: str, read: Callable[[], T]) -> T:
+    """An option's value, or a ConfigError that names the option and what was wrong."""
+    try:
+        return read()
+    except ValueError as exc:
+        raise ConfigError(f"{name} {exc}") from None
 
 
 def _find_flow(settings: Settings, name: str, remote: bool = False) -> Flow | None:

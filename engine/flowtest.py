@@ -250,8 +250,16 @@ def _script(file: _File, loaded: Loaded, where: KeyPath, raw: dict[str, Any]) ->
         at=_at(file, loaded, (*where, "at"), raw.get("at")),
         outcome=str(outcome),
         hangup_after=_seconds(file, loaded, (*where, "hangup_after"), raw.get("hangup_after")),
-        digits=parse_digits(str(raw.get("digits", "") or "")),
+        digits=_digits(file, loaded, (*where, "digits"), raw.get("digits")),
     )
+
+
+def _digits(file: _File, loaded: Loaded, where: KeyPath, value: Any) -> tuple[str, ...]:
+    try:
+        return parse_digits("" if value is None else str(value))
+    except ValueError as exc:
+        _problem(file, loaded, where, "bad-digits", f"digits {exc}")
+        return ()
 
 
 def _at(file: _File, loaded: Loaded, where: KeyPath, value: Any) -> datetime | None:

@@ -37,6 +37,7 @@ RULES: Mapping[str, tuple[Severity, str]] = {
     "copy-deadline": ("warning", "copy promising a deadline"),
     "copy-price": ("warning", "copy quoting a price"),
     "copy-invites-reply": ("warning", "copy inviting a reply no alphanumeric sender can get"),
+    "copy-render": ("error", "copy that fails when filled in with sample values"),
     "sender-refused": ("error", "an alphanumeric sender on a line in a country that refuses one"),
     "dial-voicemail": ("warning", "a dial of 25 s or more without screen"),
     "unhandled-trigger": ("warning", "a trigger the flow reaches but does not handle"),
@@ -108,7 +109,12 @@ def lint(
     problems: list[Problem] = []
     reports: list[CopyReport] = []
     for copy in _copies(flow):
-        text = copy.template.render(_sample(flow))
+        try:
+            text = copy.template.render(_sample(flow))
+        except Exception as exc:  # noqa: BLE001 - an author's template: any failure is theirs
+            message = f"{copy.label} fails when filled in with sample values: {exc}"
+            problems.append(at(copy.where, "copy-render", message))
+            continue
         size = measure(text)
         reports.append(CopyReport(copy.name, size.encoding, size.characters, size.segments))
         problems += _copy_problems(flow, at, copy, text, size)
@@ -329,7 +335,7 @@ def _trigger_problems(flow: Flow, at: _Where, today: date) -> list[Problem]:
     running |= _goto_targets(flow)
     for trigger in flow.triggers:
         if trigger not in running and trigger != "open":
-            problems.append(_unreachable(at, trigger))
+            problems.append(_unreachable(at, flow, trigger))
     return problems
 
 
@@ -342,9 +348,12 @@ def _unhandled(at: _Where, trigger: str) -> Problem:
     return at(("on",), "unhandled-trigger", message, key=True)
 
 
-def _unreachable(at: _Where, trigger: str) -> Problem:
+def _unreachable(at: _Where, flow: Flow, trigger: str) -> Problem:
+    schedule = flow.schedule
+    listed = schedule.holiday_country is not None or schedule.holiday_dates
     why = {
-        "holiday": "the flow has no holidays",
+        "holiday": f"no holiday falls in the next {SCHEDULE_DAYS} days"
+        if listed else "the flow lists no holidays",
         "weekend": "every weekend moment is open or a holiday",
         "out_of_hours": "every closed moment is a weekend or a holiday with its own steps",
         "busy": "the flow dials nobody",

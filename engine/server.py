@@ -29,6 +29,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from twilio.request_validator import RequestValidator, compare
 from watchfiles import awatch
 
+from engine._request import read_form, signed_params
+from engine._request import signature as twilio_signature
 from engine.dashboard import dashboard_routes
 from engine.flows.calls import Calls, Reply
 from engine.flows.registry import FlowSet
@@ -170,8 +172,9 @@ class _State:
         assert self.validator is not None
         if not signature:
             return False
+        params = signed_params(form)
         return any(
-            compare(self.validator.compute_signature(url, form), signature)
+            compare(twilio_signature(self.validator.token, url, params), signature)
             for url in _port_forms(self.public_url(request))
         )
 
@@ -430,7 +433,7 @@ async def _form(request: Request) -> FormData | None:
     if len(body) > MAX_BODY:
         return None
     try:
-        return await request.form()
+        return read_form(body)
     except Exception:  # a garbled body is the caller's problem, not a 500
         return None
 

@@ -93,8 +93,14 @@ def local_moment(text: str, tz: tzinfo | None) -> datetime:
 
 
 def parse_digits(text: str) -> tuple[str, ...]:
-    """`--digits`: one entry per menu. `"21"` → `("2", "1")`; `"12#,3"` → `("12#", "3")`."""
+    """`--digits`: one entry per menu. `"21"` → `("2", "1")`; `"12#,3"` → `("12#", "3")`.
+
+    Only keys a phone has are allowed (`0-9`, `*`, `#`); anything else raises ValueError.
+    """
     text = "".join(text.split())
+    wrong = sorted(set(text) - set("0123456789*#,"))
+    if wrong:
+        raise ValueError(f"must be keys of a phone (0-9, * and #), got {''.join(wrong)!r}")
     if "," in text:
         return tuple(text.split(","))
     return tuple(text)

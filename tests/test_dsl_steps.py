@@ -356,3 +356,12 @@ def test_a_menu_option_that_ends_the_call_is_not_a_missed_call(engine: Engine) -
     call = store.call("CA1")
     assert call is not None and call.trigger == "open"
     assert texts(store) == []
+
+
+def test_screen_true_asks_for_1_in_the_businesss_name(engine: Engine) -> None:
+    logic, _ = engine('on:\n  open:\n    - dial: {to: "07911 123457", screen: true}\n')
+    logic.incoming(params(), "x", TUESDAY)
+    leg = logic.screen("garage", "on.open.0", params("CA2", ParentCallSid="CA1"))
+    assert [e.text for e in ET.fromstring(leg.xml).iter("Say")] == [
+        "A call for Garage. Press 1 to take it, or hang up."
+    ]

@@ -42,10 +42,16 @@ def test_the_example_flow_tests_pass(capsys: pytest.CaptureFixture[str]) -> None
     assert code == 0
 
 
-def test_every_example_flow_has_a_test_file() -> None:
-    flows = {p.stem for p in (REPO / "flows").glob("*.yaml")}
-    tested = {YAML(typ="safe").load(f.read_text())["flow"] for f in EXAMPLES.glob("*.test.yaml")}
-    assert flows <= tested
+@pytest.mark.parametrize(
+    "flow", sorted(p.stem for p in (REPO / "flows").glob("*.yaml")), ids=str
+)
+def test_every_example_flow_has_a_test_file_reaching_each_trigger(flow: str) -> None:
+    yaml = YAML(typ="safe")
+    handled = set(yaml.load((REPO / "flows" / f"{flow}.yaml").read_text())["on"])
+    tests = [yaml.load(f.read_text()) for f in EXAMPLES.glob("*.test.yaml")]
+    cases = [case for test in tests if test["flow"] == flow for case in test["cases"]]
+    reached = {case.get("expect", {}).get("trigger") for case in cases}
+    assert handled <= reached, f"no case of {flow} ends in {sorted(handled - reached)}"
 
 
 def test_a_case_expecting_the_wrong_trigger_fails_with_both_values(

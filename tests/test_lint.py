@@ -233,3 +233,28 @@ def test_each_example_flow_passes_check_without_warnings() -> None:
         r.path: [] for r in reports
     }
     assert render(reports).endswith(f"{len(reports)} files checked: 0 errors, 0 warnings")
+
+
+def test_a_nested_dial_is_pointed_at_in_place(tmp_path: Path) -> None:
+    body = (
+        "on:\n  open:\n    - menu:\n        options:\n          1:\n"
+        '            - dial:\n                to: "601 234 567"\n                timeout: 40\n'
+        "                on:\n                  missed:\n"
+        '                    - dial: {to: "601 234 568", timeout: 30}\n'
+        "  busy: [hangup]\n  missed: [hangup]\n"
+    )
+    [report] = check([flow(tmp_path, body)], TODAY)
+    # `timeout: 40` is line 12 (4 lines of HEAD), its value at column 26; the inner
+    # dial's `timeout: 30` is line 15, column 58.
+    assert [(p.code, p.line, p.column) for p in report.problems] == [
+        ("dial-voicemail", 12, 26), ("dial-voicemail", 15, 58)
+    ]
+
+
+def test_copy_that_fails_when_filled_in_is_an_error(tmp_path: Path) -> None:
+    path = with_copy(tmp_path, "Salon Belle {{ caller | truncate('x') }} https://b.example/f")
+    [report] = check([path], TODAY)
+    assert [(p.code, p.severity, p.line) for p in report.problems] == [
+        ("copy-render", "error", 7)
+    ]
+    assert report.copy == []

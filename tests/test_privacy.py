@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from engine.cli import main
-from engine.privacy import KEPT_TABLES, Erased, Recordings, forget, sweep
+from engine.privacy import KEPT_TABLES, Erased, Recordings, forget, sweep, twilio_resource
 from engine.settings import Settings
 from engine.store import Store, metadata
 
@@ -168,3 +168,18 @@ def test_every_table_is_either_erased_by_forget_or_kept_on_purpose() -> None:
     erased_tables = {name for name in Erased().as_json() if name != "recordings"}
     assert set(metadata.tables) == erased_tables | KEPT_TABLES
 
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        pytest.param(RECORDING + "1", "https://twilio.test/2010-04-01/Accounts/AC1/Recordings/RE1",
+                     id="Twilio's URL, on the configured API base"),
+        pytest.param(RECORDING + "1.mp3", "https://twilio.test/2010-04-01/Accounts/AC1/"
+                     "Recordings/RE1", id="with a media extension"),
+        pytest.param("https://evil.example/RE1", None, id="anywhere else is refused"),
+        pytest.param("https://api.twilio.com.evil.example/RE1", None, id="a look-alike host"),
+    ],
+)
+def test_voicemails_are_fetched_and_deleted_only_at_twilio(url: str, expected: str | None) -> None:
+    assert twilio_resource(url, "https://twilio.test") == expected

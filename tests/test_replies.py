@@ -48,6 +48,17 @@ def test_only_a_whole_keyword_counts(body: str, kind: str) -> None:
     assert kind_of(body) == kind
 
 
+@pytest.mark.parametrize("body, opt_out_type, kind", [
+    pytest.param("ARRET", "STOP", "opt-out", id="a custom opt-out keyword"),
+    pytest.param("Go on then", "START", "opt-in", id="a custom opt-in keyword"),
+    pytest.param("STOP", None, "opt-out", id="no OptOutType: the default words"),
+])
+def test_twilio_advanced_opt_out_decides_when_present(
+    body: str, opt_out_type: str | None, kind: str
+) -> None:
+    assert kind_of(body, opt_out_type) == kind
+
+
 def _messages(twiml: str) -> list[str]:
     root = ET.fromstring(twiml)
     assert root.tag == "Response"

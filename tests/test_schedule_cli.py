@@ -135,3 +135,27 @@ def test_a_bad_from_date_is_one_line_on_stderr(
     assert capsys.readouterr().err == (
         "ringback: --from must be a date such as 2026-03-09, got 'soon'\n"
     )
+
+
+def test_the_friday_night_range_through_ringback_schedule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, LOS_ANGELES, name="garage")
+    assert main(["schedule", str(path), "--from", "2026-05-08", "--days", "2"]) == 0
+    assert capsys.readouterr().out.splitlines()[2:5] == [
+        "  Fri 2026-05-08 00:00 - 22:00                out_of_hours",
+        "  Fri 2026-05-08 22:00 - Sat 02:00            open",
+        "  Sat 2026-05-09 02:00 - Sun 00:00            weekend: runs out_of_hours",
+    ]
+
+
+def test_the_sunday_evening_of_the_fall_back_is_open_in_the_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, NEW_YORK)
+    assert main(["schedule", str(path), "--from", "2026-11-01", "--days", "1", "--json"]) == 0
+    periods = json.loads(capsys.readouterr().out)["periods"]
+    assert periods[-1] == {
+        "start": "2026-11-01T17:00:00-05:00", "end": "2026-11-02T00:00:00-05:00",
+        "trigger": "open", "runs": "open", "holiday": None,
+    }

@@ -321,6 +321,24 @@ def test_a_voicemail_presses_nothing_at_the_screening_prompt() -> None:
     assert call.duration == pytest.approx(15 + 3.6 + 8)
 
 
+def test_a_voicemail_slower_than_the_dial_timeout_never_answers() -> None:
+    documents = {
+        "/voice": '<Response><Dial action="/dialed" timeout="10">+48601234567</Dial></Response>',
+        "/dialed": "<Response><Hangup/></Response>",
+    }
+    call, engine = run_scripted(documents, outcome="voicemail")
+
+    assert engine.params("/dialed")[0]["DialCallStatus"] == "no-answer"
+    assert call.duration == pytest.approx(10)
+
+
+def test_a_noun_it_cannot_dial_is_an_error_that_names_it() -> None:
+    documents = {"/voice": '<Response><Dial action="/dialed"><Client>alice</Client></Dial>'
+                           "</Response>"}
+    with pytest.raises(SimulationError, match="<Client>"):
+        run_scripted(documents)
+
+
 def test_record_posts_its_action_with_the_recording() -> None:
     documents = {
         "/voice": '<Response><Record action="/recorded" maxLength="60"/></Response>',

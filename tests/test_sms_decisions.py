@@ -18,6 +18,7 @@ import pytest
 from engine.phone import is_withheld
 from tests.texting import (
     BAKERY_LINE,
+    KIOSK_LINE,
     SHOP_LINE,
     SHOP_MISSED,
     Engine,
@@ -100,6 +101,15 @@ def test_line_type_decides(
     else:
         assert (text.status, text.reason) == ("skipped", "landline")
         assert messages_api.received == []
+
+
+def test_send_to_any_texts_a_fixed_line_and_cooldown_0_texts_every_call(
+    engine: Engine, messages_api: MessagesApi
+) -> None:
+    for _ in range(2):
+        [text] = engine.missed_call(new_call_sid(), "+442079460000", line=KIOSK_LINE)
+        assert text.status == "sent"
+    assert [r.form["To"] for r in messages_api.received] == ["+442079460000"] * 2
 
 
 def test_an_invalid_number_is_skipped(engine: Engine, messages_api: MessagesApi) -> None:

@@ -8,6 +8,7 @@ follows from text in front of the reader:
   (busy: `busy`). Cooldown 12h, mobiles only.
 - `bakery` answers +44 20 7946 0998 the same way, texting from its own number, and
   answers replies with its `sms.reply` copy.
+- `kiosk` answers +44 20 7946 0997 and texts any line (`send_to: any`), no cooldown.
 """
 
 from __future__ import annotations
@@ -75,10 +76,26 @@ on:
 """
 
 
+KIOSK_LINE = "+442079460997"
+KIOSK = f"""\
+line: "{KIOSK_LINE}"
+business: Kiosk
+sms:
+  send_to: any
+  cooldown: 0
+on:
+  open:
+    - dial: {{to: "+442079460113", timeout: 20}}
+  missed:
+    - sms: "Kiosk: sorry we missed you."
+"""
+
+
 def write_flows(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "shop.yaml").write_text(SHOP)
     (folder / "bakery.yaml").write_text(BAKERY)
+    (folder / "kiosk.yaml").write_text(KIOSK)
     return folder
 
 

@@ -25,7 +25,9 @@ def svg_chart(days: Sequence[tuple[date, int, int]]) -> str:
         x = LEFT + index * slot
         parts.append(_bar(x + 1, slot / 2 - 1, missed, peak, "missed", f"{day}: {missed} missed"))
         parts.append(_bar(x + slot / 2, slot / 2 - 1, sent, peak, "sent", f"{day}: {sent} sent"))
-        if index % 5 == 0 or index == len(days) - 1:
+        if index == len(days) - 1:
+            parts.append(_label(WIDTH - 2, HEIGHT - 6, day.strftime("%d %b"), "end"))
+        elif index % 5 == 0 and index < len(days) - 3:
             parts.append(_label(x + slot / 2, HEIGHT - 6, day.strftime("%d %b")))
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
@@ -53,5 +55,5 @@ def _bar(x: float, width: float, value: int, peak: int, kind: str, title: str) -
     )
 
 
-def _label(x: float, y: float, text: str) -> str:
-    return f'<text x="{x:.1f}" y="{y}" text-anchor="middle" class="tick">{text}</text>'
+def _label(x: float, y: float, text: str, anchor: str = "middle") -> str:
+    return f'<text x="{x:.1f}" y="{y}" text-anchor="{anchor}" class="tick">{text}</text>'

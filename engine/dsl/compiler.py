@@ -3,8 +3,9 @@
 - load: YAML text into plain data with positions (`engine.dsl.loader`);
 - validate: the pydantic model checks every value (`engine.dsl.model`); its errors become
   problems at the author's line and column;
-- link: names resolved (greetings, copy), copy compiled, hours read, the schedule built,
-  each step given its address.
+- link: names checked on the author's data (`engine.dsl.names`, so they are reported
+  beside the model's problems), then resolved on the valid model: greetings, copy, the
+  schedule, every step list given its address and each `goto` replaced by its steps.
 
 Every problem in a file is collected and reported at once, in line order; a file with any
 error is refused as a whole (`FlowError`).
@@ -12,7 +13,6 @@ error is refused as a whole (`FlowError`).
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path as FilePath
@@ -22,12 +22,14 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ValidationError
 
 from engine.dsl import model as m
-from engine.dsl.flow import FALLBACKS, Action, Flow
+from engine.dsl.flow import Action, Flow
 from engine.dsl.hours import parse_days, parse_hours
 from engine.dsl.loader import Loaded, Path, load_text
+from engine.dsl.names import check_names, handled, walk_steps
+from engine.dsl.problems import problem, suggest, unique
 from engine.errors import FlowError, Problem
 from engine.flows.schedule import Schedule
-from engine.sms.copy import CopyError, Template, compile_copy
+from engine.sms.copy import Template, compile_copy
 
 __all__ = ["check_names", "compile_file", "compile_text", "walk_steps"]
 
@@ -49,14 +51,14 @@ def compile_text(text: str, path: str, flow_id: str) -> Flow:
     if not isinstance(loaded.data, dict):
         found = type(loaded.data).__name__ if loaded.data is not None else "an empty file"
         message = f"a flow file is a mapping of keys such as line, business and on, got {found}"
-        raise FlowError(path, [_problem(loaded, (), "not-a-mapping", message)])
+        raise FlowError(path, [problem(loaded, (), "not-a-mapping", message)])
     problems = check_names(loaded)
     try:
         flow_model = validate(loaded)
     except FlowError as error:
-        raise FlowError(path, _unique([*error.problems, *problems])) from None
+        raise FlowError(path, unique([*error.problems, *problems])) from None
     if problems:
-        raise FlowError(path, _unique(problems))
+        raise FlowError(path, unique(problems))
     return link(loaded, flow_model, flow_id, hashlib.sha256(text.encode()).hexdigest()[:16])
 
 
@@ -68,23 +70,7 @@ def validate(loaded: Loaded) -> m.FlowModel:
         return m.FlowModel.model_validate(loaded.data, context=context)
     except ValidationError as exc:
         problems = [_from_pydantic(loaded, error) for error in exc.errors()]
-        raise FlowError(loaded.path, _unique(problems)) from None
-
-
-def check_names(loaded: Loaded) -> list[Problem]:
-    """The link phase's checks, run on the author's data so they need no valid model.
-
-    Greeting and copy names, copy templates, `goto` targets and cycles, `reject` placement
-    and the schedule's own rules: a file with a bad timeout still hears about its unknown
-    greeting in the same report.
-    """
-    problems: list[Problem] = []
-    problems += _copy_problems(loaded)
-    problems += _schedule_problems(loaded)
-    for where, step in walk_steps(loaded.data):
-        problems += _step_problems(loaded, where, step)
-    problems += _goto_cycles(loaded)
-    return problems
+        raise FlowError(loaded.path, unique(problems)) from None
 
 
 def link(loaded: Loaded, flow: m.FlowModel, flow_id: str, digest: str) -> Flow:
@@ -108,187 +94,6 @@ def link(loaded: Loaded, flow: m.FlowModel, flow_id: str, digest: str) -> Flow:
         actions=actions,
         sequences=sequences,
     )
-
-
-# --- link checks on the author's data ------------------------------------------------
-
-
-def walk_steps(data: Any, where: Path = ()) -> Iterator[tuple[Path, Any]]:
-    """Every step of a flow's data with its path, nested steps (dial.on, menu) included."""
-    if not where:
-        on = data.get("on") if isinstance(data, dict) else None
-        for trigger, steps in on.items() if isinstance(on, dict) else ():
-            yield from walk_steps(steps, ("on", str(trigger)))
-        return
-    for index, step in enumerate(data if isinstance(data, list) else ()):
-        yield (*where, index), step
-        for inner, steps in _inner_lists(step):
-            yield from walk_steps(steps, (*where, index, *inner))
-
-
-def _inner_lists(step: Any) -> Iterator[tuple[Path, Any]]:
-    """The step lists inside one step: a dial's `on` outcomes, a menu's options and default."""
-    if not (isinstance(step, dict) and len(step) == 1):
-        return
-    name, options = next(iter(step.items()))
-    if not isinstance(options, dict):
-        return
-    if name == "dial" and isinstance(options.get("on"), dict):
-        for outcome, steps in options["on"].items():
-            yield ("dial", "on", str(outcome)), steps
-    if name == "menu" and isinstance(options.get("options"), dict):
-        for digit, steps in options["options"].items():
-            yield ("menu", "options", str(digit)), steps
-    if name == "menu" and "default" in options:
-        yield ("menu", "default"), options["default"]
-
-
-def _step_problems(loaded: Loaded, where: Path, step: Any) -> list[Problem]:
-    if not (isinstance(step, dict) and len(step) == 1):
-        return []
-    name, value = next(iter(step.items()))
-    if name == "greeting":
-        return _greeting_problems(loaded, (*where, "greeting"), value)
-    if name == "menu" and isinstance(value, dict) and isinstance(value.get("prompt"), dict):
-        prompt = value["prompt"]
-        return _greeting_problems(loaded, (*where, "menu", "prompt", "greeting"),
-                                  prompt.get("greeting"))
-    if name == "sms":
-        return _sms_problems(loaded, (*where, "sms"), value)
-    if name == "goto":
-        return _goto_problems(loaded, (*where, "goto"), value)
-    if name == "reject" and where[-1] != 0:
-        message = (
-            "reject must be the first step of a trigger: a call already answered "
-            "cannot be rejected"
-        )
-        return [_problem(loaded, (*where, "reject"), "reject-not-first", message)]
-    return []
-
-
-def _greeting_problems(loaded: Loaded, where: Path, name: Any) -> list[Problem]:
-    greetings = loaded.data.get("greetings")
-    defined = greetings if isinstance(greetings, dict) else {}
-    if not isinstance(name, str) or name in defined:
-        return []
-    known = _suggest(name, defined) or _listing(defined, "greetings")
-    message = f"greeting '{name}' is not defined under greetings{known}"
-    return [_problem(loaded, where, "unknown-greeting", message)]
-
-
-def _sms_problems(loaded: Loaded, where: Path, value: Any) -> list[Problem]:
-    options = m._sms_shorthand(value)
-    if not isinstance(options, dict):
-        return []
-    name, text = options.get("copy"), options.get("text")
-    if isinstance(text, str):
-        return _template_problems(loaded, where if isinstance(value, str) else (*where, "text"),
-                                  "sms text", text)
-    sms = loaded.data.get("sms")
-    copy = sms.get("copy") if isinstance(sms, dict) else None
-    defined = copy if isinstance(copy, dict) else {}
-    if not isinstance(name, str) or name in defined:
-        return []
-    known = _suggest(name, defined) or _listing(defined, "sms.copy")
-    message = (
-        f"sms copy '{name}' is not defined under sms.copy{known}; "
-        f"to send it as it is, write sms: {{text: {name}}}"
-    )
-    return [_problem(loaded, where, "unknown-copy", message)]
-
-
-def _copy_problems(loaded: Loaded) -> list[Problem]:
-    sms = loaded.data.get("sms")
-    copy = sms.get("copy") if isinstance(sms, dict) else None
-    problems: list[Problem] = []
-    for name, source in copy.items() if isinstance(copy, dict) else ():
-        if isinstance(source, str):
-            label = f"sms.copy.{name}"
-            problems += _template_problems(loaded, ("sms", "copy", str(name)), label, source)
-    reply = sms.get("reply") if isinstance(sms, dict) else None
-    if isinstance(reply, str):
-        problems += _template_problems(loaded, ("sms", "reply"), "sms.reply", reply)
-    return problems
-
-
-def _template_problems(loaded: Loaded, where: Path, label: str, source: str) -> list[Problem]:
-    try:
-        compile_copy(source)
-    except CopyError as exc:
-        return [_problem(loaded, where, "bad-copy", f"{label} {exc}")]
-    return []
-
-
-def _handled(on: Any, trigger: str) -> str | None:
-    """The trigger whose steps run for `trigger`, after the language's fallbacks."""
-    while not (isinstance(on, dict) and trigger in on):
-        if trigger not in FALLBACKS:
-            return None
-        trigger = FALLBACKS[trigger]
-    return trigger
-
-
-def _goto_problems(loaded: Loaded, where: Path, target: Any) -> list[Problem]:
-    if target not in m.TRIGGERS or _handled(loaded.data.get("on"), target) is not None:
-        return []
-    defined = ", ".join(str(t) for t in loaded.data.get("on") or ()) or "none"
-    message = f"goto '{target}' names a trigger this flow does not handle (handled: {defined})"
-    return [_problem(loaded, where, "unknown-goto", message)]
-
-
-def _goto_cycles(loaded: Loaded) -> list[Problem]:
-    """A `goto` that leads back to its own trigger would run forever: one problem per cycle."""
-    on = loaded.data.get("on")
-    edges: dict[str, list[tuple[str, Path]]] = {}
-    for where, step in walk_steps(loaded.data):
-        if isinstance(step, dict) and list(step) == ["goto"] and step["goto"] in m.TRIGGERS:
-            target = _handled(on, str(step["goto"]))
-            if target is not None:
-                edges.setdefault(str(where[1]), []).append((target, (*where, "goto")))
-    problems = []
-    for trigger in edges:
-        cycle = _cycle_from(trigger, edges)
-        if cycle and min(cycle[:-1]) == trigger:
-            route = " → ".join(cycle)
-            where = next(p for t, p in edges[cycle[-2]] if t == cycle[-1])
-            message = f"goto makes a loop: {route}; a call would never end"
-            problems.append(_problem(loaded, where, "goto-cycle", message))
-    return problems
-
-
-def _cycle_from(start: str, edges: dict[str, list[tuple[str, Path]]]) -> list[str] | None:
-    """The triggers of a route from `start` back to `start`, or None."""
-    stack: list[tuple[str, list[str]]] = [(start, [start])]
-    seen: set[str] = set()
-    while stack:
-        trigger, route = stack.pop()
-        for target, _ in edges.get(trigger, []):
-            if target == start:
-                return [*route, start]
-            if target not in seen:
-                seen.add(target)
-                stack.append((target, [*route, target]))
-    return None
-
-
-def _schedule_problems(loaded: Loaded) -> list[Problem]:
-    data, problems = loaded.data, []
-    hours = data.get("hours")
-    if isinstance(hours, dict) and all(isinstance(v, str) for v in hours.values()):
-        entries = [(str(k), v) for k, v in hours.items()]
-        for p in parse_hours(entries)[1]:
-            where = ("hours", entries[p.index][0])
-            problems.append(_problem(loaded, where, p.code, p.message, key=p.field == "key"))
-    weekend = data.get("weekend")
-    if isinstance(weekend, list) and all(isinstance(d, str) for d in weekend):
-        for p in parse_days(weekend)[1]:
-            problems.append(_problem(loaded, ("weekend", p.index), p.code, p.message))
-    holidays = data.get("holidays")
-    country = holidays.get("country") if isinstance(holidays, dict) else None
-    error = Schedule.check_country(country) if isinstance(country, str) else None
-    if error:
-        problems.append(_problem(loaded, ("holidays", "country"), "bad-country", error))
-    return problems
 
 
 # --- linking a valid model -------------------------------------------------------------
@@ -353,7 +158,7 @@ def _expand(
     result: list[Action] = []
     for action in written[address]:
         if isinstance(action.step, m.GotoStep):
-            target = _handled(flow.on, action.step.goto)
+            target = handled(flow.on, action.step.goto)
             assert target is not None, "check_names refuses a goto to an unhandled trigger"
             result.extend(_expand(flow, written, f"on.{target}", expanded))
             break
@@ -373,33 +178,6 @@ def _resolve(flow: m.FlowModel, copy: dict[str, Template], key: str, step: Any) 
     return step
 
 
-def _listing(names: Any, where: str) -> str:
-    return f" (defined: {', '.join(names)})" if names else f" (no {where} are defined)"
-
-
-def _suggest(word: str, choices: Any) -> str:
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f": did you mean '{close[0]}'?" if close else ""
-
-
-def _problem(
-    loaded: Loaded, where: Path, code: str, message: str, *, key: bool = False
-) -> Problem:
-    line, column = loaded.positions.of(where, key=key)
-    source = loaded.positions.line_text(line)
-    return Problem(line, column, loaded.path, code, message, source=source)
-
-
-def _unique(problems: Sequence[Problem]) -> list[Problem]:
-    seen: set[tuple[int, int, str]] = set()
-    kept = []
-    for p in problems:
-        if (p.line, p.column, p.message) not in seen:
-            seen.add((p.line, p.column, p.message))
-            kept.append(p)
-    return kept
-
-
 # --- pydantic errors as an author reads them ------------------------------------------
 
 _EXPECTED = {
@@ -416,8 +194,6 @@ _EXPECTED = {
     "date_from_datetime_parsing": "a date such as 2026-12-24",
     "date_parsing": "a date such as 2026-12-24",
     "string_pattern_mismatch": "a name of letters, digits, '_', '.' and '-'",
-    "too_short": "at least one entry",
-    "too_long": "fewer entries",
 }
 
 
@@ -468,21 +244,30 @@ def _from_pydantic(loaded: Loaded, error: Any) -> Problem:
     label = _label(path) if path else "the flow"
     if kind == "missing-timezone":
         where = next((k,) for k in ("hours", "holidays", "weekend") if k in loaded.data)
-        return _problem(loaded, where, kind, error["msg"], key=True)
+        return problem(loaded, where, kind, error["msg"], key=True)
     if kind == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == m.DIGIT:
         message = f"{label} must be one key of the keypad (0 to 9, * or #), got {m._shown(value)}"
-        return _problem(loaded, path, f"bad-{_kebab(path)}", message)
+        return problem(loaded, path, f"bad-{_kebab(path)}", message)
+    if kind in ("too_short", "too_long"):
+        size = error.get("ctx", {}).get("min_length" if kind == "too_short" else "max_length")
+        bound = "at least" if kind == "too_short" else "at most"
+        entries = "entry" if size == 1 else "entries"
+        if rest and isinstance(rest[-1], str) and rest[-1].isidentifier():
+            label = f"{label}.{rest[-1]}"  # a shorthand widened: `dial: [...]` is dial.to
+        message = f"{label} must have {bound} {size} {entries}, got {len(value)}"
+        code = "bad-" + label.rsplit(".", 1)[-1].replace("_", "-")
+        return problem(loaded, path, code, message)
     if kind in _EXPECTED:
         message = f"{label} must be {_EXPECTED[kind]}, got {m._shown(value)}"
-        return _problem(loaded, path, f"bad-{_kebab(path)}", message)
+        return problem(loaded, path, f"bad-{_kebab(path)}", message)
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
         message = f"{label} must be one of {expected}, got {m._shown(value)}"
-        return _problem(loaded, path, f"bad-{_kebab(path)}", message)
+        return problem(loaded, path, f"bad-{_kebab(path)}", message)
     message = f"{label} {error['msg']}" if kind[0].islower() and "-" in kind else (
         f"{label}: {error['msg'][0].lower()}{error['msg'][1:]}"
     )
-    return _problem(loaded, path, kind if "-" in kind else f"bad-{_kebab(path)}", message)
+    return problem(loaded, path, kind if "-" in kind else f"bad-{_kebab(path)}", message)
 
 
 def _kebab(path: Path) -> str:
@@ -498,10 +283,10 @@ def _unknown_key(
     key, parent = str(path[-1]), path[:-1]
     known = _known_keys(loaded.data, parent)
     where = f" in {_label(parent)}" if parent else ""
-    message = f"unknown key '{key}'{where}{_suggest(key, known)}"
-    if known and not _suggest(key, known):
+    message = f"unknown key '{key}'{where}{suggest(key, known)}"
+    if known and not suggest(key, known):
         message += f" (expected one of {', '.join(known)})"
-    return _problem(loaded, path, "unknown-key", message, key=True)
+    return problem(loaded, path, "unknown-key", message, key=True)
 
 
 def _missing_key(
@@ -514,7 +299,7 @@ def _missing_key(
     owner = f"{_label(path)}." if path and not (len(path) == 3 and path[0] == "on") else ""
     if path and path[0] == "on" and len(path) >= 4:
         owner = f"{path[-1]}." if isinstance(path[-1], str) else ""
-    return _problem(loaded, path, "missing-key", f"{owner}{missing} is required", key=True)
+    return problem(loaded, path, "missing-key", f"{owner}{missing} is required", key=True)
 
 
 def _bad_step(
@@ -525,21 +310,21 @@ def _bad_step(
     names = ", ".join(m.STEP_NAMES)
     if isinstance(value, dict) and len(value) == 1:
         name = str(next(iter(value)))
-        message = f"unknown step '{name}'{_suggest(name, m.STEP_NAMES)}"
-        if not _suggest(name, m.STEP_NAMES):
+        message = f"unknown step '{name}'{suggest(name, m.STEP_NAMES)}"
+        if not suggest(name, m.STEP_NAMES):
             message += f" (the steps are {names})"
-        return _problem(loaded, (*path, name), "unknown-step", message, key=True)
+        return problem(loaded, (*path, name), "unknown-step", message, key=True)
     if isinstance(value, dict):
         keys = ", ".join(str(k) for k in value)
         message = (
             f"a step is a mapping with one key, the step's name, got {len(value)} keys ({keys}); "
             "indent a step's options under its name"
         )
-        return _problem(loaded, path, "bad-step", message)
+        return problem(loaded, path, "bad-step", message)
     message = (
         f'a step is a mapping such as say: "Hello", got {m._shown(value)} (the steps are {names})'
     )
-    return _problem(loaded, path, "bad-step", message)
+    return problem(loaded, path, "bad-step", message)
 
 
 def _bad_trigger(
@@ -548,10 +333,10 @@ def _bad_trigger(
     if not (path[:1] == ("on",) and len(path) <= 2 and "[key]" in rest):
         return None
     name = str(path[1]) if len(path) > 1 else str(value)
-    message = f"unknown trigger '{name}'{_suggest(name, m.TRIGGERS)}"
-    if not _suggest(name, m.TRIGGERS):
+    message = f"unknown trigger '{name}'{suggest(name, m.TRIGGERS)}"
+    if not suggest(name, m.TRIGGERS):
         message += f" (the triggers are {', '.join(m.TRIGGERS)})"
-    return _problem(loaded, ("on", name), "unknown-trigger", message, key=True)
+    return problem(loaded, ("on", name), "unknown-trigger", message, key=True)
 
 
 def _bad_map_key(
@@ -565,9 +350,9 @@ def _bad_map_key(
         message = (
             f"{owner} has '{key}', which is not a dial outcome: expected busy, missed or failed"
         )
-        return _problem(loaded, path, "bad-outcome", message, key=True)
+        return problem(loaded, path, "bad-outcome", message, key=True)
     message = f"{owner} has '{key}', which is not one key of the keypad: expected 0 to 9, * or #"
-    return _problem(loaded, path, "bad-digit", message, key=True)
+    return problem(loaded, path, "bad-digit", message, key=True)
 
 
 def _known_keys(data: Any, parent: Path) -> list[str]:

@@ -200,14 +200,16 @@ class Greeting(Strict):
 
 
 DIGIT = r"^[0-9*#]$"
-SCREEN_PROMPT = "You have a call from your Ringback line. Press {digit} to take it."
+SCREEN_PROMPT = "A call for {business}. Press {digit} to take it, or hang up."
 
 
 class ScreenOptions(Strict):
     """What the business hears when it picks up, and the key that takes the call."""
 
-    prompt: Text = Field(
-        default=SCREEN_PROMPT, description="said to the business; {digit} names the key"
+    prompt: Text | None = Field(
+        default=None,
+        description="said to the business, {digit} naming the key; default: A call for "
+        "<business>. Press 1 to take it, or hang up.",
     )
     digit: Annotated[str, Field(pattern=DIGIT, description="the key that takes the call")] = "1"
 
@@ -218,6 +220,10 @@ def _screen(value: Any) -> Any:
         return {}
     if value is False or value is None:
         return None
+    if not isinstance(value, (dict, BaseModel)):
+        raise _fail(
+            "bad-screen", f"must be true, false or {{prompt, digit}}, got {_shown(value)}"
+        )
     return value
 
 

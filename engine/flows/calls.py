@@ -9,6 +9,12 @@ The heart of the product is `settle`: when a call is over, whichever callback sa
 first, a caller who hung up while the business had not taken the call counts as
 `missed` (or `busy`), and the `sms` steps of the trigger the call ended in that were not
 carried out yet are carried out now, skipping everything the caller would have heard.
+Which steps those are is kept as the call goes (a `steps` event each time the engine
+answers), since a menu's option or a dial's own `on` may have replaced the trigger's.
+
+A screened dial (or one counted for `max_calls`) hears from the business's own leg: the
+business took the call only when the engine recorded the digit, so a phone's voicemail
+that answers (`DialCallStatus=completed`, no digit) is `missed`.
 """
 
 from __future__ import annotations

@@ -146,7 +146,8 @@ def screening(flow: Flow, action: Action) -> str:
     gather = response.gather(
         action=continuation("screened", flow, action), num_digits=1, timeout=8, input="dtmf"
     )
-    gather.say(screen.prompt.replace("{digit}", screen.digit))
+    prompt = screen.prompt or m.SCREEN_PROMPT.replace("{business}", flow.business)
+    gather.say(prompt.replace("{digit}", screen.digit))
     response.hangup()
     return str(response.to_xml())
 

@@ -67,7 +67,28 @@ def compile_copy(source: str) -> Template:
         line = _line_of(tree, unknown[0])
         known = ", ".join(COPY_NAMES)
         raise CopyError(f"uses unknown name '{unknown[0]}': the names are {known}", line)
+    reached = _reached_into(tree)
+    if reached is not None:
+        raise CopyError(
+            f"reaches into a value with '{reached[0]}': copy uses the names as they are, "
+            "changed only by filters such as {{ caller | urlencode }}",
+            reached[1],
+        )
     return Template(source=source, names=frozenset(names), compiled=compiled)
+
+
+def _reached_into(tree: nodes.Template) -> tuple[str, int] | None:
+    """The first `.attribute` or `[item]` in the copy, and its line.
+
+    The values are plain texts: an attribute is at best a typo that fails at call time
+    (`{{ business.nmae }}`), at worst a reach into Python's internals (`__class__`), which
+    the sandbox would stop, also at call time. Refused when the flow loads instead.
+    """
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        while isinstance(node.node, (nodes.Getattr, nodes.Getitem)):
+            node = node.node  # `a.b.c` is found from the outside: name the first step, `.b`
+        return (f".{node.attr}" if isinstance(node, nodes.Getattr) else "[…]"), node.lineno
+    return None
 
 
 def _line_of(tree: nodes.Template, name: str) -> int:

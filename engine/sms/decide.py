@@ -119,7 +119,8 @@ def render_copy(flow: Flow, call: Call, action: Action, now: datetime) -> str:
         "line": call.line,
         "trigger": call.trigger,
         "local_time": started.strftime("%H:%M"),
-        "opens_at": flow.schedule.opens_at(started),
+        # searching the schedule is the costliest part of a text: only for copy that says it
+        "opens_at": flow.schedule.opens_at(started) if "opens_at" in template.names else "",
         "call_id": call.call_sid,
     }
     return template.render(values)

@@ -5,12 +5,14 @@ an opt-out word (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT; case and surroun
 white space ignored, as Twilio matches them) opts the caller out of that line, and only
 that line; START, YES or UNSTOP opts them back in. A sentence that merely contains
 "stop" ("Stop texting me") is an ordinary reply: Twilio itself only acts on the bare
-word, and the engine must agree with the carrier about who is opted out.
+word, and the engine must agree with Twilio about who is opted out. For the same reason,
+Twilio's `OptOutType` (sent when Advanced Opt-Out, with its own keywords, is on) wins.
 
 An ordinary reply is answered with the flow's `sms.reply` copy, when it has one, once
 per follow-up: after the line's last text to the caller, the first reply gets the copy
 and the next ones do not, so two auto-responders can never talk to each other for long.
-Opt-out and help words get no copy: Twilio answers those itself.
+Opt-out, opt-in and help words get no copy: the copy is for conversation, and Twilio's
+own keyword handling answers those words.
 """
 
 from __future__ import annotations
@@ -41,11 +43,19 @@ HELP_WORDS: Final = frozenset({"help", "info"})
 Kind = Literal["opt-out", "opt-in", "help", "reply"]
 
 
-def kind_of(body: str) -> Kind:
+# A number in a Messaging Service with Advanced Opt-Out gets Twilio's own reading of the
+# reply in `OptOutType` (its keywords may be customised); the engine takes Twilio's word.
+_OPT_OUT_TYPES: Final[dict[str, Kind]] = {"stop": "opt-out", "start": "opt-in", "help": "help"}
+
+
+def kind_of(body: str, opt_out_type: str | None = None) -> Kind:
     """What a reply asks for: "  stop " → "opt-out"; "Stop texting me" → "reply".
 
-    Only the whole message counts, in any case, surrounding white space ignored.
+    Only the whole message counts, in any case, surrounding white space ignored. Twilio's
+    `OptOutType` (STOP, START, HELP), when it sends one, decides instead.
     """
+    if opt_out_type and opt_out_type.strip().casefold() in _OPT_OUT_TYPES:
+        return _OPT_OUT_TYPES[opt_out_type.strip().casefold()]
     word = body.strip().casefold()
     if word in OPT_OUT_WORDS:
         return "opt-out"
@@ -74,7 +84,7 @@ class Replies:
         line = flow_line(flow, to) if flow else _e164_or_raw(to)
         caller = read_caller(params.get("From"), flow.region if flow else None)
         number = caller.e164 or params.get("From", "").strip()
-        kind = kind_of(body)
+        kind = kind_of(body, params.get("OptOutType"))
         reply_id = self.store.add_reply(sid, line, number, body, kind, params)
         if reply_id is None:
             log.info("Reply %s to line %s was already received (Twilio retried).", sid, line)
