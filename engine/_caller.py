@@ -176,7 +176,7 @@ class CallerLeg(Leg):
         self.note("engine", f"dials {numbers} for up to {timeout:g} s"
                             f"{' (screened)' if screened else ''}", line)
         try:
-            dialed = await self._connect(phones, timeout, verb)
+            dialed = await self._connect(phones, timeout, verb, screened)
         except _DialOver as over:
             dialed = over.dialed
         self.session.call.dialed.extend(
@@ -204,7 +204,9 @@ class CallerLeg(Leg):
         self.heard_then = len(self.session.call.heard)
         return document
 
-    async def _connect(self, phones: list[_Phone], timeout: float, verb: ET.Element) -> _Dialed:
+    async def _connect(
+        self, phones: list[_Phone], timeout: float, verb: ET.Element, screened: bool
+    ) -> _Dialed:
         """Ring the phones as the outcome says; how the dial ended."""
         outcome = self.session.script.outcome
         first = phones[0]
@@ -228,7 +230,7 @@ class CallerLeg(Leg):
                   f"{first.number}'s voicemail answers")
         if first.url and not await self._screen(first, person):
             return _Dialed("completed", first.sid)
-        return await self._talk(first, person, verb)
+        return await self._talk(first, person, verb, screened)
 
     async def _ring(self, phones: list[_Phone], seconds: float) -> None:
         """The phones ring; a caller who hangs up meanwhile cancels them."""
@@ -260,7 +262,9 @@ class CallerLeg(Leg):
             self.note("business", "did not take the call: its leg is hung up")
         return not business.declined
 
-    async def _talk(self, phone: _Phone, person: bool, verb: ET.Element) -> _Dialed:
+    async def _talk(
+        self, phone: _Phone, person: bool, verb: ET.Element, screened: bool
+    ) -> _Dialed:
         """The bridged call: a person talks, or the caller speaks to a voicemail."""
         length = CONVERSATION if person else VOICEMAIL_MESSAGE
         limit = verb.get("timeLimit")
@@ -281,6 +285,9 @@ class CallerLeg(Leg):
             self.business_ended = True
         else:
             self.session.hang_up()
+        if not person and not screened:
+            self.note("twilio", "reports the dial completed, as if the business had answered "
+                                "(a dial with screen would count it as missed)")
         return _Dialed("completed", phone.sid, length, True)
 
 

@@ -236,7 +236,8 @@ class Leg:
         name = _audio_name(url, self.session.wire.base)
         loops = _loops(verb)
         seconds = await self.session.audio_length(url)
-        line = line or self.session.lines.of_verb("play", name, self.session.trigger)
+        file = name.rsplit("/", 1)[-1]
+        line = line or self.session.lines.of_verb("play", file, self.session.trigger)
         self.heard({"play": name})
         if seconds is None:
             self.note(self.who, f"hears {name}{_times(loops)} (length unknown: counted as 0 s)",

@@ -57,7 +57,7 @@ from engine.simulator import (
 )
 from engine.store import Store
 
-__all__ = ["Case", "Mismatch", "check", "run_tests", "test_files"]
+__all__ = ["Case", "Mismatch", "check", "flow_test_files", "run_tests"]
 
 SUFFIX = ".test.yaml"
 FILE_KEYS = ("flow", "cases")
@@ -99,7 +99,7 @@ class _File:
     problems: list[Problem] = field(default_factory=list)
 
 
-def test_files(paths: Sequence[Path]) -> list[Path]:
+def flow_test_files(paths: Sequence[Path]) -> list[Path]:
     """The `*.test.yaml` files named, or found in the folders named, in name order."""
     found: list[Path] = []
     for path in paths:
@@ -109,7 +109,7 @@ def test_files(paths: Sequence[Path]) -> list[Path]:
 
 def run_tests(paths: Sequence[Path], settings: Settings, out: TextIO) -> int:
     """Run every case of the test files in `paths`; print as it goes; the exit code."""
-    files = [_read(path, settings) for path in test_files(paths)]
+    files = [_read(path, settings) for path in flow_test_files(paths)]
     if not files:
         print(f"no {SUFFIX} files in {', '.join(map(str, paths))}", file=out)
         return 1

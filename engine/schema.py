@@ -69,9 +69,9 @@ def flow_schema() -> dict[str, Any]:
     _allow_bare_steps(schema)
     _allow_shorthands(definitions)
     _one_or_many(schema["properties"]["line"])
-    return {"$schema": DRAFT, "title": "Ringback flow",
-            "description": "One business line: what callers hear and which text they get.",
-            **{k: v for k, v in schema.items() if k != "title"}}
+    described = {"$schema": DRAFT, "title": "Ringback flow",
+                 "description": "One business line: what callers hear and which text they get."}
+    return described | {k: v for k, v in schema.items() if k not in described}
 
 
 def _allow_bare_steps(schema: dict[str, Any]) -> None:

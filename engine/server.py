@@ -211,7 +211,9 @@ class _State:
         sid = params.get("CallSid", "")
         at = _simulated_at(params.get(SIMULATED_AT))
         try:
-            reply = await run_in_threadpool(self.calls.incoming, params, self.base_url(request), at)
+            reply = await run_in_threadpool(
+                self.store.atomic, self.calls.incoming, params, self.base_url(request), at
+            )
         except Exception:
             log.exception("Call %s: the flow failed; answering with the fallback.", sid)
             return twiml(self._fallback(params.get("To", "")))
@@ -222,7 +224,8 @@ class _State:
         flow_id, step = request.query_params.get("flow", ""), request.query_params.get("step", "")
         try:
             reply = await run_in_threadpool(
-                self.calls.dial_ended, flow_id, step, params, self.base_url(request)
+                self.store.atomic, self.calls.dial_ended, flow_id, step, params,
+                self.base_url(request),
             )
         except Exception:
             log.exception("Call %s: the dial callback failed; apologising.", params.get("CallSid"))
@@ -320,7 +323,7 @@ class _State:
         stack trace.
         """
         try:
-            return await run_in_threadpool(method, *args)
+            return await run_in_threadpool(self.store.atomic, method, *args)
         except StoreUnavailable:
             log.exception("The store did not answer; the callback was not recorded.")
         except Exception:

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from threading import RLock
-from typing import Any, Final
+from threading import RLock, local
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import (
     Boolean,
@@ -254,6 +254,8 @@ class InboundReply:
     received_at: datetime
 
 
+T = TypeVar("T")
+
 # Webhook-path statements, built once: SQLAlchemy then skips building the statement and
 # its cache key on every request (measured with bench/run.py: most of a webhook's cost).
 _CALL_BY_SID = select(calls).where(calls.c.call_sid == bindparam("sid"))
@@ -290,6 +292,7 @@ class Store:
         # in steps of up to 100 ms: this process's threads take turns here instead.
         sqlite = self.engine.dialect.name == "sqlite"
         self._one_writer: AbstractContextManager[Any] = RLock() if sqlite else nullcontext()
+        self._atomic = local()
 
     def create(self) -> None:
         """Create the tables that do not exist yet."""
@@ -303,11 +306,31 @@ class Store:
 
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
+        current = getattr(self._atomic, "connection", None)
+        if current is not None:  # inside `atomic`: its transaction
+            try:
+                yield current
+            except OperationalError as exc:
+                raise StoreUnavailable(str(exc.orig)) from exc
+            return
         try:
             with self._one_writer, self.engine.begin() as connection:
                 yield connection
         except OperationalError as exc:
             raise StoreUnavailable(str(exc.orig)) from exc
+
+    def atomic(self, method: Callable[..., T], *args: Any) -> T:
+        """`method(*args)` with every store call it makes in one transaction.
+
+        A webhook's writes then commit together, once: all or nothing, and a fraction of
+        the cost of a transaction each (bench/run.py).
+        """
+        with self._begin() as connection:
+            self._atomic.connection = connection
+            try:
+                return method(*args)
+            finally:
+                self._atomic.connection = None
 
     def ping(self) -> bool:
         try:

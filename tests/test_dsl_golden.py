@@ -39,6 +39,7 @@ def test_every_kind_of_author_error_has_a_golden_file() -> None:
         "bad-copy", "goto-cycle", "unknown-goto", "reject-not-first", "yaml-syntax",
         "duplicate-key", "day-twice", "bad-time", "bad-day", "bad-country", "bad-region",
         "bad-timezone", "missing-timezone", "bad-digit", "bad-outcome", "not-a-mapping",
-        "bad-duration",
+        "bad-duration", "bad-screen", "bad-max-calls", "bad-time-limit", "bad-prompt",
+        "bad-menu-timeout", "bad-to",
     }
     assert {code for code in codes if f"[{code}]" not in reports} == set()

@@ -156,3 +156,10 @@ def test_every_example_flow_compiles() -> None:
     folder = Path(__file__).resolve().parent.parent / "flows"
     for path in folder.glob("*.yaml"):
         assert compile_file(path).id == path.stem
+
+
+def test_the_schema_says_what_a_flow_file_is() -> None:
+    schema = flow_schema()
+    assert (schema["title"], schema["description"]) == (
+        "Ringback flow", "One business line: what callers hear and which text they get."
+    )

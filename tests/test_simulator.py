@@ -627,6 +627,14 @@ def test_url_drives_a_running_engine_and_reads_its_record(serve: Callable[..., A
     assert engine.store.call(call.call_sid).ended
 
 
+def test_the_report_answers_only_signed_requests(serve: Callable[..., Any]) -> None:
+    engine = serve()
+
+    response = engine.post("/voice/report", {"CallSid": "CA" + "1" * 32}, signature="bm8=")
+
+    assert response.status_code == 403
+
+
 def test_url_with_a_wrong_token_is_refused(serve: Callable[..., Any]) -> None:
     engine = serve()
     script = Script(caller=CALLER, line=SALON.lines[0], at=TUESDAY_10)

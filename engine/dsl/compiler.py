@@ -252,7 +252,7 @@ def _from_pydantic(loaded: Loaded, error: Any) -> Problem:
         size = error.get("ctx", {}).get("min_length" if kind == "too_short" else "max_length")
         bound = "at least" if kind == "too_short" else "at most"
         entries = "entry" if size == 1 else "entries"
-        if rest and isinstance(rest[-1], str) and rest[-1].isidentifier():
+        if rest and isinstance(rest[-1], str) and rest[-1] not in m.STEP_NAMES:
             label = f"{label}.{rest[-1]}"  # a shorthand widened: `dial: [...]` is dial.to
         message = f"{label} must have {bound} {size} {entries}, got {len(value)}"
         code = "bad-" + label.rsplit(".", 1)[-1].replace("_", "-")
