@@ -15,6 +15,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 from typing import TypeVar
 
 from engine.dsl.compiler import compile_file
@@ -70,8 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(args: argparse.Namespace, **more: object) -> Settings:
-    return Settings.from_env(flows=args.flows, greetings=args.greetings, db=args.db, **more)
+def _settings(args: argparse.Namespace, **more: Any) -> Settings:
+    return Settings.from_env(None, flows=args.flows, greetings=args.greetings, db=args.db, **more)
 
 
 # --- serve ----------------------------------------------------------------------------

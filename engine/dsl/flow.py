@@ -39,7 +39,7 @@ class Action:
     @property
     def name(self) -> str:
         """The step's name: `say`, `dial`, `sms` …"""
-        return next(iter(type(self.step).model_fields))
+        return str(next(iter(type(self.step).model_fields)))
 
 
 @dataclass(frozen=True, eq=False)

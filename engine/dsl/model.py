@@ -254,7 +254,7 @@ class DialOptions(Strict):
     time_limit: whole_number("bad-time-limit", 1, 14400) | None = Field(  # type: ignore[valid-type]
         default=None, description="seconds after which a bridged call is cut"
     )
-    on: dict[DialOutcome, list[Step]] = Field(  # type: ignore[valid-type]
+    on: dict[DialOutcome, list[Step]] = Field(
         default={}, description="busy / missed / failed: steps overriding the flow's triggers"
     )
 
@@ -358,14 +358,14 @@ def _digit_keys(value: Any) -> Any:
 class MenuOptions(Strict):
     prompt: Prompt | None = Field(default=None, description="a text said, or a say/play/greeting")
     options: Annotated[
-        dict[Annotated[str, Field(pattern=DIGIT)], list[Step]],  # type: ignore[valid-type]
+        dict[Annotated[str, Field(pattern=DIGIT)], list[Step]],
         BeforeValidator(_digit_keys),
         Field(min_length=1, description="a key of the keypad (0-9, *, #) → steps"),
     ]
     timeout: whole_number("bad-menu-timeout", 1, 60) = Field(  # type: ignore[valid-type]
         default=5, description="seconds to wait for a key after the prompt"
     )
-    default: list[Step] = Field(  # type: ignore[valid-type]
+    default: list[Step] = Field(
         default=[], description="steps when no key or a key without an option is pressed"
     )
 
@@ -403,8 +403,9 @@ def _bare_step(value: Any) -> Any:
     return {value: None} if isinstance(value, str) and value in ("hangup", "voicemail") else value
 
 
+_STEP_UNION: Any = Union[tuple(Annotated[model, Tag(name)] for name, model in _STEPS.items())]
 Step = Annotated[
-    Union[tuple(Annotated[model, Tag(name)] for name, model in _STEPS.items())],  # type: ignore[misc]
+    _STEP_UNION,
     Discriminator(
         step_name,
         custom_error_type="bad-step",
@@ -492,7 +493,7 @@ class FlowModel(Strict):
     holidays: Holidays | None = None
     greetings: dict[Name, Greeting] = {}
     sms: SmsSettings = SmsSettings()
-    on: dict[Trigger, list[Step]]  # type: ignore[valid-type]
+    on: dict[Trigger, list[Step]]
 
     @model_validator(mode="after")
     def _zone_for_schedule(self) -> FlowModel:

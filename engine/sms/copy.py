@@ -84,7 +84,8 @@ def _reached_into(tree: nodes.Template) -> tuple[str, int] | None:
     (`{{ business.nmae }}`), at worst a reach into Python's internals (`__class__`), which
     the sandbox would stop, also at call time. Refused when the flow loads instead.
     """
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+    for found in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        node: nodes.Getattr | nodes.Getitem = found  # type: ignore[assignment]
         while isinstance(node.node, (nodes.Getattr, nodes.Getitem)):
             node = node.node  # `a.b.c` is found from the outside: name the first step, `.b`
         return (f".{node.attr}" if isinstance(node, nodes.Getattr) else "[…]"), node.lineno
