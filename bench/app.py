@@ -28,9 +28,9 @@ from twilio.twiml.voice_response import VoiceResponse
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.calls import FLOW, PUBLIC_URL, TOKEN  # noqa: E402
-from engine.server import create_app  # noqa: E402
-from engine.settings import Settings  # noqa: E402
+from bench.calls import FLOW, PUBLIC_URL, TOKEN
+from engine.server import create_app
+from engine.settings import Settings
 
 BUSY_SAY = "We are with a client right now. We have just sent you a text with our booking link."
 DIAL_ACTION = f"/voice/dial?flow={FLOW}&amp;step=on.open.1"
@@ -82,8 +82,11 @@ async def twiml(request: Request) -> Response:
 
 def build(db: str) -> object:
     settings = Settings(
-        flows=REPO / "flows", greetings=REPO / "greetings", db=db,
-        public_url=PUBLIC_URL, auth_token=TOKEN,
+        flows=REPO / "flows",
+        greetings=REPO / "greetings",
+        db=db,
+        public_url=PUBLIC_URL,
+        auth_token=TOKEN,
     )
     app = create_app(settings)
     app.router.routes.append(Route("/bench/hand/{path}", hand, methods=["POST"]))
@@ -95,8 +98,13 @@ def main() -> None:
     port, db = int(sys.argv[1]), sys.argv[2]
     logging.basicConfig(level=logging.WARNING)
     uvicorn.run(
-        build(db), host="127.0.0.1", port=port, workers=1, access_log=False,
-        log_level="warning", lifespan="on",
+        build(db),
+        host="127.0.0.1",
+        port=port,
+        workers=1,
+        access_log=False,
+        log_level="warning",
+        lifespan="on",
     )
 
 

@@ -38,10 +38,13 @@ ENGINE_PATHS = {
     "status": "/voice/status",
 }
 
-_CALL_TOKEN = json.dumps({
-    "parentCallInfoToken": "eyJhbGciOiJFUzI1NiJ9." + "x" * 180,
-    "identityHeaderTokens": ["eyJhbGciOiJFUzI1NiIsInBwdCI6InNoYWtlbiJ9." + "y" * 220],
-}, separators=(",", ":"))
+_CALL_TOKEN = json.dumps(
+    {
+        "parentCallInfoToken": "eyJhbGciOiJFUzI1NiJ9." + "x" * 180,
+        "identityHeaderTokens": ["eyJhbGciOiJFUzI1NiIsInBwdCI6InNoYWtlbiJ9." + "y" * 220],
+    },
+    separators=(",", ":"),
+)
 
 
 def caller(index: int) -> str:
@@ -56,12 +59,31 @@ def sid(kind: str, rep: int, index: int) -> str:
 
 def _standard(call_sid: str, number: str, status: str) -> dict[str, str]:
     return {
-        "AccountSid": ACCOUNT, "ApiVersion": "2010-04-01", "CallSid": call_sid,
-        "CallStatus": status, "Called": LINE, "CalledCity": "", "CalledCountry": "PL",
-        "CalledState": "", "CalledZip": "", "Caller": number, "CallerCity": "",
-        "CallerCountry": "PL", "CallerState": "", "CallerZip": "", "Direction": "inbound",
-        "From": number, "FromCity": "", "FromCountry": "PL", "FromState": "", "FromZip": "",
-        "To": LINE, "ToCity": "", "ToCountry": "PL", "ToState": "", "ToZip": "",
+        "AccountSid": ACCOUNT,
+        "ApiVersion": "2010-04-01",
+        "CallSid": call_sid,
+        "CallStatus": status,
+        "Called": LINE,
+        "CalledCity": "",
+        "CalledCountry": "PL",
+        "CalledState": "",
+        "CalledZip": "",
+        "Caller": number,
+        "CallerCity": "",
+        "CallerCountry": "PL",
+        "CallerState": "",
+        "CallerZip": "",
+        "Direction": "inbound",
+        "From": number,
+        "FromCity": "",
+        "FromCountry": "PL",
+        "FromState": "",
+        "FromZip": "",
+        "To": LINE,
+        "ToCity": "",
+        "ToCountry": "PL",
+        "ToState": "",
+        "ToZip": "",
     }
 
 
@@ -69,20 +91,25 @@ def params(kind: str, call_sid: str, number: str) -> dict[str, str]:
     """Twilio's parameters for one webhook of one call."""
     if kind == "voice":
         return {
-            **_standard(call_sid, number, "ringing"), "CallToken": _CALL_TOKEN,
+            **_standard(call_sid, number, "ringing"),
+            "CallToken": _CALL_TOKEN,
             "StirVerstat": "TN-Validation-Passed-A",
             "RingbackSimulatedAt": TUESDAY_MORNING,  # signed, so the trigger is `open`
         }
     if kind == "dial":
         return {
-            **_standard(call_sid, number, "in-progress"), "DialCallStatus": "busy",
-            "DialCallSid": "CA" + call_sid[2:][::-1], "DialCallDuration": "0",
+            **_standard(call_sid, number, "in-progress"),
+            "DialCallStatus": "busy",
+            "DialCallSid": "CA" + call_sid[2:][::-1],
+            "DialCallDuration": "0",
             "DialBridged": "false",
         }
     return {
-        **_standard(call_sid, number, "completed"), "CallDuration": "14",
+        **_standard(call_sid, number, "completed"),
+        "CallDuration": "14",
         "Timestamp": format_datetime(datetime(2026, 5, 5, 8, 0, 14, tzinfo=UTC)),
-        "SequenceNumber": "2", "CallbackSource": "call-progress-events",
+        "SequenceNumber": "2",
+        "CallbackSource": "call-progress-events",
     }
 
 
@@ -120,9 +147,19 @@ def seed(db: str, kind: str, requests: list[Signed]) -> None:
     at = datetime(2026, 5, 5, 8, 0, tzinfo=UTC)
     busy = kind == "status"
     rows = [
-        dict(call_sid=r.call_sid, flow_id=FLOW, line=LINE, caller=r.caller, started_at=at,
-             trigger="busy" if busy else "open", state="active", answered=False,
-             status="in-progress", sequence=1, busy_known=busy)
+        {
+            "call_sid": r.call_sid,
+            "flow_id": FLOW,
+            "line": LINE,
+            "caller": r.caller,
+            "started_at": at,
+            "trigger": "busy" if busy else "open",
+            "state": "active",
+            "answered": False,
+            "status": "in-progress",
+            "sequence": 1,
+            "busy_known": busy,
+        }
         for r in requests
     ]
     store = Store(db)
@@ -132,9 +169,18 @@ def seed(db: str, kind: str, requests: list[Signed]) -> None:
         if busy:
             step = next(a.key for a in flow.triggers["busy"] if a.name == "sms")
             texts = [
-                dict(call_sid=r.call_sid, step=step, flow_id=FLOW, line=LINE, trigger="busy",
-                     to_number=r.caller, status="sent", created_at=at, updated_at=at,
-                     attempts=1)
+                {
+                    "call_sid": r.call_sid,
+                    "step": step,
+                    "flow_id": FLOW,
+                    "line": LINE,
+                    "trigger": "busy",
+                    "to_number": r.caller,
+                    "status": "sent",
+                    "created_at": at,
+                    "updated_at": at,
+                    "attempts": 1,
+                }
                 for r in requests
             ]
             connection.execute(insert(messages), texts)

@@ -62,14 +62,22 @@ def load_flows(folder: Path) -> dict[str, Any]:
         flows = registry.FlowSet.load(folder)
     except _Stopped:
         seconds = time.perf_counter() - start
-        return {"flows": total, "loaded": compiled, "stopped": True,
-                "seconds": round(seconds, 3), "ms_per_flow": round(seconds * 1000 / compiled, 3),
-                "projected_seconds": round(seconds * total / compiled, 1),
-                "peak_mib": round((_peak_kib() - before) / 1024, 1)}
+        return {
+            "flows": total,
+            "loaded": compiled,
+            "stopped": True,
+            "seconds": round(seconds, 3),
+            "ms_per_flow": round(seconds * 1000 / compiled, 3),
+            "projected_seconds": round(seconds * total / compiled, 1),
+            "peak_mib": round((_peak_kib() - before) / 1024, 1),
+        }
     seconds = time.perf_counter() - start
     return {
-        "flows": len(flows.by_id), "refused": len(flows.refused), "stopped": False,
-        "seconds": round(seconds, 3), "ms_per_flow": round(seconds * 1000 / total, 3),
+        "flows": len(flows.by_id),
+        "refused": len(flows.refused),
+        "stopped": False,
+        "seconds": round(seconds, 3),
+        "ms_per_flow": round(seconds * 1000 / total, 3),
         "peak_mib": round((_peak_kib() - before) / 1024, 1),
     }
 
@@ -91,8 +99,13 @@ def simulate(seconds: float) -> dict[str, Any]:
         play()
         count += 1
     elapsed = time.perf_counter() - start
-    return {"runner": runner, "calls": count, "seconds": round(elapsed, 3),
-            "calls_per_second": round(count / elapsed, 2), "call": SIMULATED_CALL}
+    return {
+        "runner": runner,
+        "calls": count,
+        "seconds": round(elapsed, 3),
+        "calls_per_second": round(count / elapsed, 2),
+        "call": SIMULATED_CALL,
+    }
 
 
 def _simulator() -> tuple[str, Any]:
@@ -107,8 +120,9 @@ def _simulator() -> tuple[str, Any]:
         case = folder / "bench.test.yaml"
         case.write_text(
             "flow: salon-belle\ncases:\n  - name: a busy line texts the booking link\n"
-            f"    at: {SIMULATED_CALL['at']}\n    from: \"{SIMULATED_CALL['from']}\"\n"
-            "    outcome: busy\n    expect:\n      trigger: busy\n", encoding="utf-8",
+            f'    at: {SIMULATED_CALL["at"]}\n    from: "{SIMULATED_CALL["from"]}"\n'
+            "    outcome: busy\n    expect:\n      trigger: busy\n",
+            encoding="utf-8",
         )
         sink = open("/dev/null", "w")  # noqa: SIM115 - lives as long as the process
         if run_tests([case], settings, sink) == 0:

@@ -36,9 +36,19 @@ class Target:
 def wrk(target: Target, seconds: float, connections: int) -> dict[str, float]:
     """One closed-loop wrk run; requests per second and what `check.lua` counted."""
     command = [
-        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s",
-        "-s", str(LUA), f"http://127.0.0.1:{target.port}", "--",
-        str(target.calls), target.path, str(target.expected),
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(LUA),
+        f"http://127.0.0.1:{target.port}",
+        "--",
+        str(target.calls),
+        target.path,
+        str(target.expected),
     ]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     result = json.loads(output.strip().splitlines()[-1])

@@ -5,38 +5,61 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-TITLES = {"voice": "`POST /voice` (first webhook)", "dial": "`POST /voice/dial` (busy, text queued)",
-          "status": "`POST /voice/status` (completed)"}
+TITLES = {
+    "voice": "`POST /voice` (first webhook)",
+    "dial": "`POST /voice/dial` (busy, text queued)",
+    "status": "`POST /voice/status` (completed)",
+}
+VARIANT_NAMES = {"engine": "engine", "hand": "hand-written", "twiml": "VoiceResponse"}
 
 
 def write_markdown(results: dict[str, Any], target: Path) -> None:
-    target.write_text("\n".join(_document(results)) + "\n", encoding="utf-8")
+    sections = [
+        _heading(results),
+        _throughput(results),
+        _cpu(results),
+        _latency(results),
+        _offline(results),
+        _checks(results),
+    ]
+    target.write_text("\n\n".join("\n".join(s) for s in sections) + "\n", encoding="utf-8")
 
 
-def _document(results: dict[str, Any]) -> list[str]:
-    meta = results["meta"]
-    plan = meta["plan"]
-    lines = [
+def _heading(results: dict[str, Any]) -> list[str]:
+    meta, plan = results["meta"], results["meta"]["plan"]
+    dirty = " with uncommitted changes" if meta["dirty"] else ""
+    versions = ", ".join(f"{name} {version}" for name, version in meta["versions"].items())
+    return [
         "# Benchmark results",
         "",
-        "Written by `bench/run.py` (see its docstring and the README's Performance section);",
-        "the full figures of this run are in `bench/results/latest.json` (not committed).",
+        "Written by `bench/run.py` (its docstring says how; the README's Performance section",
+        "says what the figures mean). All figures of this run: `bench/results/latest.json`.",
         "",
-        f"Run {meta['when']} on commit `{meta['commit'][:10]}`"
-        f"{' with uncommitted changes' if meta['dirty'] else ''}; Python {meta['python']},"
-        f" {meta['cpus']} cores, load average before the run {meta['load_average'][0]:.2f};"
-        f" {results['wall_seconds']} s in all.",
-        "Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) + ".",
+        (
+            f"Run {meta['when']} on commit `{meta['commit'][:10]}`{dirty}; Python"
+            f" {meta['python']}, {meta['cpus']} cores, load average before the run"
+            f" {meta['load_average'][0]:.2f}; {results['wall_seconds']} s in all."
+        ),
+        f"Versions: {versions}.",
         "",
-        f"Server: one uvicorn worker on core {plan['server_core']}; load on core"
-        f" {plan['load_core']}. Throughput: wrk, {plan['connections']} connections,"
-        f" {plan['seconds']} s a run, {plan['repetitions']} interleaved repetitions after a"
-        " warm-up. Ratios are taken within each repetition: median (min-max).",
-        "",
+        (
+            f"One uvicorn worker (h11, access log off) on core {plan['server_core']}, the load"
+            f" on core {plan['load_core']}. wrk: {plan['connections']} connections,"
+            f" {plan['seconds']} s a run, {plan['repetitions']} repetitions after a warm-up, the"
+            " three variants interleaved. Ratios are taken within a repetition and given as"
+            " median (min-max)."
+        ),
+    ]
+
+
+def _throughput(results: dict[str, Any]) -> list[str]:
+    lines = [
         "## Throughput (requests per second, median)",
         "",
-        "| path | engine | hand-written, constant TwiML | VoiceResponse | engine / hand-written"
-        " | engine / VoiceResponse |",
+        (
+            "| path | engine | hand-written, constant TwiML | VoiceResponse"
+            " | engine / hand-written | engine / VoiceResponse |"
+        ),
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for kind, title in TITLES.items():
@@ -46,15 +69,28 @@ def _document(results: dict[str, Any]) -> list[str]:
             f" | {t['twiml']['median']:.0f} | {_ratio(t['engine_vs_hand'])}"
             f" | {_ratio(t['engine_vs_twiml'])} |"
         )
+    others = [results["throughput"][kind]["others_on_core"] for kind in TITLES]
     lines += [
         "",
+        (
+            "Other processes on the server's core during these runs: median"
+            f" {max(o['median'] for o in others):.0%}, at worst {max(o['max'] for o in others):.0%}"
+            " of the core. The machine is shared: past a few percent, requests per second are"
+            " disturbed, and the CPU time per request below is the steadier figure."
+        ),
+    ]
+    return lines
+
+
+def _cpu(results: dict[str, Any]) -> list[str]:
+    lines = [
         "## Server CPU time per request (microseconds, median)",
         "",
-        "Read from `/proc` around each wrk run: less disturbed than requests per second by",
-        "other work on the machine. The last column is how many times the engine's cost the",
-        "hand-written webhook's is.",
+        "Read from `/proc` around each wrk run, so other work on the machine disturbs it far",
+        "less than requests per second. The last column is the engine's cost in hand-written",
+        "webhooks.",
         "",
-        "| path | engine | hand-written | VoiceResponse | engine cost / hand-written |",
+        "| path | engine | hand-written | VoiceResponse | engine / hand-written |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
     for kind, title in TITLES.items():
@@ -63,46 +99,64 @@ def _document(results: dict[str, Any]) -> list[str]:
             f"| {title} | {c['engine']['median']:.0f} | {c['hand']['median']:.0f}"
             f" | {c['twiml']['median']:.0f} | {_ratio(c['engine_vs_hand'])} |"
         )
+    return lines
+
+
+def _latency(results: dict[str, Any]) -> list[str]:
     lat = results["latency"]
-    lines += [
-        "",
+    lines = [
         f"## Latency on `/voice` at a fixed {lat['rate']:.0f} requests per second",
         "",
-        f"Open loop, {lat['seconds']} s a run, latency counted from when each request was due;"
-        " median of the runs' percentiles, ratio within each repetition.",
+        (
+            f"Open loop, {lat['seconds']} s a run, each request timed from when it was due;"
+            " median of the runs' percentiles."
+        ),
         "",
         "| variant | p50 ms | p99 ms |",
         "| --- | ---: | ---: |",
     ]
-    for variant, name in (("engine", "engine"), ("hand", "hand-written"),
-                          ("twiml", "VoiceResponse")):
+    for variant, name in VARIANT_NAMES.items():
         runs = lat[variant]["runs"]
         p50 = sorted(r["p50_ms"] for r in runs)[len(runs) // 2]
         lines.append(f"| {name} | {p50:.2f} | {lat[variant]['median']:.2f} |")
     lines += [
         "",
-        f"p99 engine / hand-written: {_ratio(lat['engine_vs_hand'])}.",
-        "",
-        "## Without HTTP",
-        "",
-        "| measurement | result |",
-        "| --- | --- |",
+        (
+            f"p99, engine / hand-written: {_ratio(lat['engine_vs_hand'])}. Other processes on"
+            f" the server's core: median {lat['others_on_core']['median']:.0%}, at worst"
+            f" {lat['others_on_core']['max']:.0%}."
+        ),
     ]
+    return lines
+
+
+def _offline(results: dict[str, Any]) -> list[str]:
+    lines = ["## Without HTTP", "", "| measurement | result |", "| --- | --- |"]
     for count, loaded in results["flow_loading"].items():
         lines.append(f"| loading {int(count):,} generated flows | {_loading(loaded)} |")
     sim = results["simulator"]
-    simulated = (f"{sim['calls_per_second']} calls/s through `{sim['runner']}`"
-                 if "error" not in sim else sim["error"])
+    simulated = sim.get("error") or (
+        f"{sim['calls_per_second']} calls/s through `{sim['runner']}`, each on a fresh"
+        " in-process engine and store"
+    )
     lines.append(f"| simulated calls (busy line, one text) | {simulated} |")
-    checks = results["checks"]
-    lines += [
-        "",
-        f"Checks: identical TwiML from all variants: {checks['identical']}; forged signature"
-        f" refused: {checks['refused_bad_signature']}; texts decided for dial actions:"
-        f" {checks['texts']['texts_by_status']} for {checks['texts']['dial_answered']} answered;"
-        f" every response checked: {'all good' if checks['ok'] else 'SOME BAD'}.",
-    ]
     return lines
+
+
+def _checks(results: dict[str, Any]) -> list[str]:
+    checks = results["checks"]
+    texts = checks["texts"]
+    verdict = "every response as expected" if checks["ok"] else "SOME CHECKS FAILED"
+    return [
+        "## Checks",
+        "",
+        (
+            f"Byte-identical TwiML from the three variants on every path: {checks['identical']};"
+            f" forged signature refused: {checks['refused_bad_signature']}; texts decided on the"
+            f" dial runs: {texts['texts_by_status']} for {texts['dial_answered']} answered;"
+            f" {verdict}."
+        ),
+    ]
 
 
 def _ratio(spread: dict[str, float]) -> str:
@@ -113,9 +167,13 @@ def _loading(loaded: dict[str, Any]) -> str:
     if "error" in loaded:
         return str(loaded["error"])
     if loaded.get("stopped"):
-        return (f"stopped by the time budget after {loaded['loaded']:,} flows in"
-                f" {loaded['seconds']:.1f} s ({loaded['ms_per_flow']:.2f} ms a flow; all"
-                f" {loaded['flows']:,} at that pace: {loaded['projected_seconds']:.0f} s),"
-                f" peak memory +{loaded['peak_mib']:.0f} MiB so far")
-    return (f"{loaded['seconds']:.1f} s ({loaded['ms_per_flow']:.2f} ms a flow),"
-            f" peak memory +{loaded['peak_mib']:.0f} MiB, {loaded['refused']} refused")
+        return (
+            f"stopped by the time budget after {loaded['loaded']:,} flows in"
+            f" {loaded['seconds']:.1f} s ({loaded['ms_per_flow']:.2f} ms a flow; all"
+            f" {loaded['flows']:,} at that pace: {loaded['projected_seconds']:.0f} s),"
+            f" peak memory +{loaded['peak_mib']:.0f} MiB so far"
+        )
+    return (
+        f"{loaded['seconds']:.1f} s ({loaded['ms_per_flow']:.2f} ms a flow),"
+        f" peak memory +{loaded['peak_mib']:.0f} MiB, {loaded['refused']} refused"
+    )

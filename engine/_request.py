@@ -24,7 +24,7 @@ import hashlib
 import hmac
 from urllib.parse import unquote_plus
 
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 
 __all__ = ["MAX_FIELDS", "TooManyFields", "read_form", "signature", "signed_params"]
 
@@ -37,7 +37,7 @@ class TooManyFields(ValueError):
 
 def read_form(body: bytes) -> FormData:
     """`b"To=%2B48&Digits=1"` → `FormData([("To", "+48"), ("Digits", "1")])`."""
-    items = []
+    items: list[tuple[str, str | UploadFile]] = []
     for piece in body.decode("latin-1").split("&"):
         if piece:
             name, _, value = piece.partition("=")
@@ -49,9 +49,11 @@ def read_form(body: bytes) -> FormData:
 
 def signed_params(form: FormData) -> str:
     """What Twilio appends to the URL before signing: `CallSidCA1…FromX…To+48…`."""
-    return "".join(
-        name + value for name in sorted(form.keys()) for value in sorted(set(form.getlist(name)))
-    )
+    values: dict[str, set[str]] = {}
+    for name, value in form.multi_items():  # one pass: `getlist` per name would be quadratic
+        if isinstance(value, str):
+            values.setdefault(name, set()).add(value)
+    return "".join(name + value for name in sorted(values) for value in sorted(values[name]))
 
 
 def signature(token: bytes, url: str, params: str) -> str:

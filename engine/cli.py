@@ -27,6 +27,7 @@ from engine.phone import mask_text
 from engine.authoring_cli import add_authoring_commands
 from engine.privacy_cli import add_privacy_commands
 from engine.settings import Settings
+from engine.store_cli import add_store_commands, check_schema
 from engine.simulator import (
     DEFAULT_CALLER, OUTCOMES, Script, SimulationError, caller_number, local_moment, parse_digits,
     simulate, simulate_remote, story,
@@ -68,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     _check_parser(commands)
     add_authoring_commands(commands, _settings, _find_flow)
     add_privacy_commands(commands, _settings)
+    add_store_commands(commands, _settings)
     return parser
 
 
@@ -107,6 +109,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings(
         args, public_url=args.public_url, forwarded_allow_ips=args.forwarded_allow_ips
     )
+    check_schema(settings)  # SQLite is migrated; PostgreSQL must be, by `ringback migrate`
     _logging(args.log_level, args.log_format)
     log = logging.getLogger("ringback")
     if not settings.signed:

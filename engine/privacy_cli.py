@@ -42,7 +42,7 @@ def add_privacy_commands(commands: Any, settings_of: SettingsOf) -> None:
 
 def _store(settings: Settings) -> Store:
     store = Store(settings.db)
-    store.create()
+    store.ready()  # SQLite is migrated; PostgreSQL must be, by `ringback migrate`
     return store
 
 

@@ -29,6 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from twilio.request_validator import RequestValidator, compare
 from watchfiles import awatch
 
+from engine._handoff import Handoff
 from engine._request import read_form, signed_params
 from engine._request import signature as twilio_signature
 from engine.dashboard import dashboard_routes
@@ -70,17 +71,19 @@ def create_app(
 ) -> Starlette:
     """The engine as an ASGI app. `transport`, `store` and `flows` may be given, as tests
     and the simulator do; `flows` replaces loading the flows folder."""
-    store = store or Store(settings.db)
+    store = store or Store(settings.db, lease=settings.outbox_lease, pool=settings.db_pool)
     transport = transport or _transport(settings)
     state = _State(settings, store, transport, outbox_delay, flows)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
-            await run_in_threadpool(store.create)
-            await state.outbox.resume()
+            # SQLite is migrated here; PostgreSQL must be at the newest revision already
+            # (`ringback migrate`), else SchemaBehind stops the start.
+            await run_in_threadpool(store.ready)
         except StoreUnavailable as exc:
             log.error("The store %s did not answer at start: %s.", settings.db, exc)
+        await state.outbox.start()
         watcher = asyncio.create_task(state.watch()) if settings.watch else None
         retention = Retention(store, settings)
         await retention.start()
@@ -89,6 +92,7 @@ def create_app(
         if watcher is not None:
             state.stop_watching.set()
             await watcher
+        await state.outbox.stop()
         await state.outbox.drain()
 
     routes = [
@@ -141,6 +145,8 @@ class _State:
         self.outbox = Outbox(store, transport, status_callback=callback, **extra)
         self.replies = Replies(lambda: self.flows, store)
         self.validator = RequestValidator(settings.auth_token) if settings.auth_token else None
+        # the call webhooks' store work: one thread takes SQLite's one writer's turns
+        self.handoff = Handoff(threads=1 if store.dialect == "sqlite" else 8)
 
     # --- request plumbing -----------------------------------------------------------
 
@@ -211,7 +217,7 @@ class _State:
         sid = params.get("CallSid", "")
         at = _simulated_at(params.get(SIMULATED_AT))
         try:
-            reply = await run_in_threadpool(
+            reply = await self.handoff.run(
                 self.store.atomic, self.calls.incoming, params, self.base_url(request), at
             )
         except Exception:
@@ -223,7 +229,7 @@ class _State:
         params = _params(form)
         flow_id, step = request.query_params.get("flow", ""), request.query_params.get("step", "")
         try:
-            reply = await run_in_threadpool(
+            reply = await self.handoff.run(
                 self.store.atomic, self.calls.dial_ended, flow_id, step, params,
                 self.base_url(request),
             )
@@ -323,7 +329,7 @@ class _State:
         stack trace.
         """
         try:
-            return await run_in_threadpool(self.store.atomic, method, *args)
+            return await self.handoff.run(self.store.atomic, method, *args)
         except StoreUnavailable:
             log.exception("The store did not answer; the callback was not recorded.")
         except Exception:

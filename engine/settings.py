@@ -12,6 +12,8 @@
 | RINGBACK_DASHBOARD_PASSWORD, RINGBACK_DASHBOARD_USERS | none (the dashboard is off) |
 | RINGBACK_DASHBOARD_SECRET | none (a random key: sessions end when the engine stops) |
 | RINGBACK_RETENTION_DAYS | 365 |
+| RINGBACK_OUTBOX_LEASE | 60 (seconds an engine holds a text before another may take it) |
+| RINGBACK_DB_POOL | 10 (connections to PostgreSQL per engine, and as many again at a peak) |
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class Settings:
     dashboard_users: str | None = None  # "name:password, name:password"
     dashboard_secret: str | None = None
     retention_days: int = 365
+    outbox_lease: float = 60.0
+    db_pool: int = 10
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **flags: Any) -> Settings:
@@ -61,6 +65,8 @@ class Settings:
             dashboard_users=env.get("RINGBACK_DASHBOARD_USERS") or None,
             dashboard_secret=env.get("RINGBACK_DASHBOARD_SECRET") or None,
             retention_days=_days(env.get("RINGBACK_RETENTION_DAYS") or "365"),
+            outbox_lease=_seconds(env.get("RINGBACK_OUTBOX_LEASE") or "60"),
+            db_pool=_pool(env.get("RINGBACK_DB_POOL") or "10"),
         )
         if isinstance(flags.get("forwarded_allow_ips"), str):
             flags["forwarded_allow_ips"] = _addresses(flags["forwarded_allow_ips"])
@@ -116,4 +122,24 @@ def _days(value: str) -> int:
         raise ConfigError(
             f"RINGBACK_RETENTION_DAYS must be a whole number of days, 1 or more, got {value!r}"
         )
+    return int(value)
+
+
+def _seconds(value: str) -> float:
+    """RINGBACK_OUTBOX_LEASE in seconds: more than a request to Twilio may take."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if seconds < 1:
+        raise ConfigError(
+            f"RINGBACK_OUTBOX_LEASE must be a number of seconds, 1 or more, got {value!r}"
+        )
+    return seconds
+
+
+def _pool(value: str) -> int:
+    """RINGBACK_DB_POOL as a number of connections, at least 1."""
+    if not value.strip().isdigit() or int(value) < 1:
+        raise ConfigError(f"RINGBACK_DB_POOL must be a whole number, 1 or more, got {value!r}")
     return int(value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from twilio.request_validator import RequestValidator
 from engine.server import create_app
 from engine.settings import Settings
 from engine.store import Store
+from tests.databases import fresh_databases
 from tests.twilio_standin import MessagesApi
 
 REPO = Path(__file__).resolve().parent.parent
@@ -73,14 +74,21 @@ def stop_uvicorn(server: uvicorn.Server, thread: threading.Thread) -> None:
 
 
 @pytest.fixture
-def serve(tmp_path: Path) -> Iterator[object]:
+def new_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., str]]:
+    """`new_db()`: the URL of a fresh, empty store on the database under test
+    (tests/databases.py: SQLite, or PostgreSQL with RINGBACK_TEST_DB)."""
+    yield from fresh_databases(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def serve(new_db: Callable[..., str]) -> Iterator[object]:
     """Start engines on loopback with the given settings; stop them after the test."""
     servers: list[tuple[uvicorn.Server, threading.Thread]] = []
 
     def start(token: str | None = TOKEN, flows: Path | None = None, **more: Any) -> Running:
         values: dict[str, Any] = {
             "flows": flows or REPO / "flows", "greetings": REPO / "greetings",
-            "db": f"sqlite:///{tmp_path / f'engine{len(servers)}.db'}", "auth_token": token,
+            "db": new_db(f"engine{len(servers)}"), "auth_token": token,
             "watch": flows is not None, **more,
         }
         settings = Settings(**values)

@@ -8,24 +8,18 @@ never answered is `unknown` and not sent again.
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
-import sys
-import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from engine.sms.outbox import MAX_ATTEMPTS
 from engine.sms.transport import TwilioTransport
 from engine.store import Store
 from tests.conftest import ACCOUNT_SID, TOKEN
+from tests.processes import EngineProcess
 from tests.texting import (
-    PATIENCE,
     SHOP_LINE,
     Engine,
     new_call_sid,
@@ -44,8 +38,8 @@ def flows(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def engine(tmp_path: Path, flows: Path, messages_api: MessagesApi) -> Iterator[Engine]:
-    with running_engine(flows, f"sqlite:///{tmp_path / 'engine.db'}", messages_api) as running:
+def engine(flows: Path, messages_api: MessagesApi, new_db: Callable[..., str]) -> Iterator[Engine]:
+    with running_engine(flows, new_db(), messages_api) as running:
         yield running
 
 
@@ -114,10 +108,10 @@ def test_a_dropped_connection_after_sending_is_unknown_and_not_sent_again(
 
 
 def test_a_slow_answer_is_unknown_until_twilio_reports(
-    tmp_path: Path, flows: Path, messages_api: MessagesApi
+    flows: Path, messages_api: MessagesApi, new_db: Callable[..., str]
 ) -> None:
     impatient = TwilioTransport(ACCOUNT_SID, TOKEN, messages_api.url, timeout=0.2)
-    db = f"sqlite:///{tmp_path / 'slow.db'}"
+    db = new_db()
     with running_engine(flows, db, messages_api, transport=impatient) as engine:
         messages_api.script(Answer(hold=True))
         [text] = engine.missed_call(new_call_sid(), CALLER)
@@ -134,27 +128,27 @@ def test_a_slow_answer_is_unknown_until_twilio_reports(
 
 
 def test_a_connection_that_never_opened_is_retried(
-    tmp_path: Path, flows: Path, messages_api: MessagesApi
+    flows: Path, messages_api: MessagesApi, new_db: Callable[..., str]
 ) -> None:
     with socket.socket() as closed:  # a port nothing listens on
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     transport = TwilioTransport(ACCOUNT_SID, TOKEN, f"http://127.0.0.1:{port}")
-    db = f"sqlite:///{tmp_path / 'nowhere.db'}"
+    db = new_db()
     with running_engine(flows, db, messages_api, transport=transport) as engine:
         [text] = engine.missed_call(new_call_sid(), CALLER)
     assert (text.status, text.attempts) == ("failed", MAX_ATTEMPTS)
     assert messages_api.received == []
 
 
-def test_texts_being_sent_when_the_engine_stopped_are_not_sent_again(
-    tmp_path: Path, flows: Path, messages_api: MessagesApi
+def test_a_text_whose_engine_stopped_while_sending_it_is_unknown_and_not_sent_again(
+    flows: Path, messages_api: MessagesApi, new_db: Callable[..., str]
 ) -> None:
-    db = f"sqlite:///{tmp_path / 'engine.db'}"
-    store = Store(db)
-    store.create()
-    message_id = store.claim_message(_decided("CA" + "1" * 32, CALLER))
-    assert message_id is not None and store.claim_send(message_id)  # then the engine died
+    db = new_db()
+    stopped = Store(db, lease=0)  # an engine whose lease has run out: it stopped
+    stopped.create()
+    message_id = stopped.claim_message(_decided("CA" + "1" * 32, CALLER))
+    assert message_id is not None and stopped.claim_send(message_id)  # then it died
 
     with running_engine(flows, db, messages_api) as engine:
         engine.wait_idle()
@@ -162,39 +156,36 @@ def test_texts_being_sent_when_the_engine_stopped_are_not_sent_again(
     assert messages_api.received == []
 
 
-# The engine in a process of its own, so that it can really be killed: its retries wait an
-# hour, so texts refused once stay pending until the kill.
-ENGINE_PROCESS = textwrap.dedent("""\
-    import sys
-    from pathlib import Path
+def test_a_text_another_engine_is_sending_is_left_alone(
+    flows: Path, messages_api: MessagesApi, new_db: Callable[..., str]
+) -> None:
+    db = new_db()
+    alive = Store(db)  # an engine sending it now, its lease good for a minute
+    alive.create()
+    message_id = alive.claim_message(_decided("CA" + "2" * 32, CALLER))
+    assert message_id is not None and alive.claim_send(message_id)
 
-    import uvicorn
-    from engine.server import create_app
-    from engine.settings import Settings
-
-    folder, db, api, sid, token, fd = sys.argv[1:]
-    flows = Path(folder)
-    settings = Settings(flows=flows, greetings=flows, db=db, auth_token=token,
-                        account_sid=sid, api_base=api, watch=False)
-    app = create_app(settings, outbox_delay=3600)
-    uvicorn.run(app, fd=int(fd), log_level="warning")
-""")
+    with running_engine(flows, db, messages_api) as engine:
+        engine.wait_idle()
+        assert engine.store.message(message_id).status == "sending"  # type: ignore[union-attr]
+        assert engine.store.take_over() == []
+    assert messages_api.received == []
 
 
 def test_killed_with_five_texts_pending_sends_all_five_once_after_restart(
-    tmp_path: Path, flows: Path, messages_api: MessagesApi
+    flows: Path, messages_api: MessagesApi, new_db: Callable[..., str]
 ) -> None:
-    db = f"sqlite:///{tmp_path / 'engine.db'}"
+    db = new_db()
     calls = {new_call_sid(): f"+4479111234{n:02d}" for n in range(5)}
     messages_api.script(*[Answer.error(503, 20503)] * 5)
-    with _EngineProcess(flows, db, messages_api) as first:
+    with EngineProcess(flows, db, messages_api, lease=1.0) as first:
         for sid, caller in calls.items():
             first.missed_call_nowait(sid, caller)
         store = Store(db)
         wait_until(lambda: _pending_after_one_try(store) == 5)
-    # killed (SIGKILL): no shutdown, no drain
+    # killed (SIGKILL): no shutdown, no drain; its leases run out a second later
 
-    with running_engine(flows, db, messages_api) as engine:
+    with running_engine(flows, db, messages_api, lease=1.0) as engine:
         wait_until(lambda: len(messages_api.accepted()) == 5)
         engine.wait_idle()
         texts = [m for sid in calls for m in engine.store.messages_for_call(sid)]
@@ -216,35 +207,3 @@ def _decided(call_sid: str, to: str) -> dict[str, object]:
 def _pending_after_one_try(store: Store) -> int:
     ids = store.pending_messages()
     return sum(1 for i in ids if store.message(i).attempts == 1)  # type: ignore[union-attr]
-
-
-class _Process(Engine):
-    def missed_call_nowait(self, sid: str, caller: str) -> None:
-        first = self.call(sid, caller)
-        assert self.dial_ended(first, sid, caller).status_code == 200
-
-
-class _EngineProcess:
-    """`with`: an engine in a child process on a socket of ours; SIGKILL on the way out."""
-
-    def __init__(self, flows: Path, db: str, api: MessagesApi) -> None:
-        self.flows, self.db, self.api = flows, db, api
-
-    def __enter__(self) -> _Process:
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        self.socket.listen(16)
-        fd = self.socket.fileno()
-        args = [str(self.flows), self.db, self.api.url, ACCOUNT_SID, TOKEN, str(fd)]
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", ENGINE_PROCESS, *args], pass_fds=(fd,),
-            cwd=Path(__file__).parent.parent, env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        )
-        url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        httpx.get(url + "/healthz", timeout=PATIENCE).raise_for_status()  # it has started
-        return _Process(url, None, Store(self.db), self.api)
-
-    def __exit__(self, *exc: object) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-        self.socket.close()

@@ -4,8 +4,8 @@ them everywhere but the opt-out list, and voicemails go from Twilio too."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -45,8 +45,8 @@ def count(store: Store, table: str, where: str = "1 = 1", **params: Any) -> int:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+def store(new_db: Callable[..., str]) -> Store:
+    store = Store(new_db("store"))
     store.create()
     return store
 
@@ -105,13 +105,14 @@ def test_a_voicemail_twilio_did_not_delete_keeps_its_call_for_the_next_sweep(sto
     assert count(store, "calls") == 0
 
 
-def test_the_engine_sweeps_when_it_starts(serve: Any, tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'engine0.db'}")
+def test_the_engine_sweeps_when_it_starts(serve: Any, new_db: Callable[..., str]) -> None:
+    db = new_db("engine0")
+    store = Store(db)
     store.create()
     a_call(store, "CA1", ANNA, datetime.now(UTC) - timedelta(days=31))
     a_call(store, "CA2", BORIS, datetime.now(UTC) - timedelta(days=29))
     store.close()
-    engine = serve(retention_days=30)
+    engine = serve(db=db, retention_days=30)
     assert count(engine.store, "calls") == 1
     assert count(engine.store, "calls", "caller = :c", c=BORIS) == 1
 

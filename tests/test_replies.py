@@ -7,7 +7,7 @@ CANCEL, END, QUIT opt out; START, YES, UNSTOP opt back in; only the whole messag
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -28,9 +28,11 @@ CALLER = "+447911123456"
 
 
 @pytest.fixture
-def engine(tmp_path: Path, messages_api: MessagesApi) -> Iterator[Engine]:
+def engine(
+    tmp_path: Path, messages_api: MessagesApi, new_db: Callable[..., str]
+) -> Iterator[Engine]:
     flows = write_flows(tmp_path / "flows")
-    with running_engine(flows, f"sqlite:///{tmp_path / 'engine.db'}", messages_api) as running:
+    with running_engine(flows, new_db(), messages_api) as running:
         yield running
 
 

@@ -41,8 +41,14 @@ def test_read_form_matches_starlette(body: bytes) -> None:
     assert read_form(body).multi_items() == starlette_form(body).multi_items()
 
 
-@given(st.lists(st.sampled_from([b"a", b"B", b"=", b"&", b"+", b"%", b"%2", b"%41", b"\xc5",
-                                 b"\xbc", b" ", b";"]), max_size=30))
+@given(
+    st.lists(
+        st.sampled_from(
+            [b"a", b"B", b"=", b"&", b"+", b"%", b"%2", b"%41", b"\xc5", b"\xbc", b" ", b";"]
+        ),
+        max_size=30,
+    )
+)
 def test_read_form_matches_starlette_on_any_body(pieces: list[bytes]) -> None:
     body = b"".join(pieces)
     assert read_form(body).multi_items() == starlette_form(body).multi_items()
@@ -55,8 +61,13 @@ def test_read_form_refuses_what_starlette_refuses() -> None:
 
 def test_signature_matches_twilios_test_vector() -> None:
     # reference §3.1, from twilio-python's own tests
-    params = {"CallSid": "CA1234567890ABCDE", "Caller": "+14158675309", "Digits": "1234",
-              "From": "+14158675309", "To": "+18005551212"}
+    params = {
+        "CallSid": "CA1234567890ABCDE",
+        "Caller": "+14158675309",
+        "Digits": "1234",
+        "From": "+14158675309",
+        "To": "+18005551212",
+    }
     form = FormData(list(params.items()))
     url = "https://mycompany.com/myapp.php?foo=1&bar=2"
     assert signature(b"12345", url, signed_params(form)) == "RSOYDt4T1cUTdK1PDd93/VVr8B8="

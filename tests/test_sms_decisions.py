@@ -9,7 +9,7 @@ place) are texted; the US refuses alphanumeric senders, the UK accepts them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -30,9 +30,11 @@ from tests.twilio_standin import Answer, MessagesApi
 
 
 @pytest.fixture
-def engine(tmp_path: Path, messages_api: MessagesApi) -> Iterator[Engine]:
+def engine(
+    tmp_path: Path, messages_api: MessagesApi, new_db: Callable[..., str]
+) -> Iterator[Engine]:
     flows = write_flows(tmp_path / "flows")
-    with running_engine(flows, f"sqlite:///{tmp_path / 'engine.db'}", messages_api) as running:
+    with running_engine(flows, new_db(), messages_api) as running:
         yield running
 
 
@@ -200,7 +202,7 @@ def test_two_identical_dial_callbacks_at_once_send_one_text(
 def test_two_engines_sharing_a_store_send_one_text_for_one_callback(
     tmp_path: Path, engine: Engine, messages_api: MessagesApi
 ) -> None:
-    db = f"sqlite:///{tmp_path / 'engine.db'}"  # the fixture's store
+    db = engine.store.url  # the fixture's store
     with running_engine(tmp_path / "flows", db, messages_api) as other:
         sid, caller = new_call_sid(), "+447911123456"
         first = engine.call(sid, caller)

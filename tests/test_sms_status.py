@@ -6,7 +6,7 @@ Twilio's order for a text is queued → sending → sent → delivered or undeli
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,9 +19,11 @@ CALLER = "+447911123456"
 
 
 @pytest.fixture
-def engine(tmp_path: Path, messages_api: MessagesApi) -> Iterator[Engine]:
+def engine(
+    tmp_path: Path, messages_api: MessagesApi, new_db: Callable[..., str]
+) -> Iterator[Engine]:
     flows = write_flows(tmp_path / "flows")
-    with running_engine(flows, f"sqlite:///{tmp_path / 'engine.db'}", messages_api) as running:
+    with running_engine(flows, new_db(), messages_api) as running:
         yield running
 
 

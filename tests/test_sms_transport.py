@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -82,9 +82,11 @@ def test_the_stand_in_refuses_a_wrong_token() -> None:
 
 
 @pytest.fixture
-def engine(tmp_path: Path, messages_api: MessagesApi) -> Iterator[Engine]:
+def engine(
+    tmp_path: Path, messages_api: MessagesApi, new_db: Callable[..., str]
+) -> Iterator[Engine]:
     flows = write_flows(tmp_path / "flows")
-    with running_engine(flows, f"sqlite:///{tmp_path / 'engine.db'}", messages_api) as running:
+    with running_engine(flows, new_db(), messages_api) as running:
         yield running
 
 

@@ -191,10 +191,12 @@ def settings_for(folder: Path, db: str, api: MessagesApi) -> Settings:
 
 @contextmanager
 def running_engine(
-    folder: Path, db: str, api: MessagesApi, transport: Transport | None = None
+    folder: Path, db: str, api: MessagesApi, transport: Transport | None = None,
+    lease: float = 60.0,
 ) -> Iterator[Engine]:
-    """An engine on loopback texting through `api`, with backoffs of milliseconds."""
-    store = Store(db)
+    """An engine on loopback texting through `api`, with backoffs of milliseconds; it
+    holds the texts it works on for `lease` seconds at a time, and sweeps every third."""
+    store = Store(db, lease=lease)
     app = create_app(settings_for(folder, db, api), store=store, transport=transport,
                      outbox_delay=0.001)
     server, thread, url = start_uvicorn(app)
