@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import uvicorn
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -80,7 +81,7 @@ async def twiml(request: Request) -> Response:
     return Response(voice_response(request.path_params["path"]), media_type="text/xml")
 
 
-def build(db: str) -> object:
+def build(db: str) -> Starlette:
     settings = Settings(
         flows=REPO / "flows",
         greetings=REPO / "greetings",

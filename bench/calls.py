@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from pathlib import Path
 from urllib.parse import quote, urlencode
 
 from twilio.request_validator import RequestValidator
@@ -187,7 +188,5 @@ def seed(db: str, kind: str, requests: list[Signed]) -> None:
     store.close()
 
 
-def _flows() -> object:
-    from pathlib import Path
-
+def _flows() -> Path:
     return Path(__file__).resolve().parent.parent / "flows"

@@ -51,7 +51,7 @@ def wrk(target: Target, seconds: float, connections: int) -> dict[str, float]:
         str(target.expected),
     ]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    result = json.loads(output.strip().splitlines()[-1])
+    result: dict[str, float] = json.loads(output.strip().splitlines()[-1])
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     return result
 

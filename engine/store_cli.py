@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from engine.errors import ConfigError
 from engine.settings import Settings
 from engine.store import Store, StoreUnavailable
-from engine.store.migrations import HEAD
+from engine.store.migrations import BASE, HEAD
 
 __all__ = ["add_store_commands", "check_schema"]
 
@@ -36,7 +36,7 @@ def add_store_commands(commands: Any, settings_of: SettingsOf) -> None:
 def _migrate(settings: Settings) -> int:
     store = Store(settings.db)
     try:
-        before = store.revision()
+        before = store.revision() or (BASE if store.has_tables() else None)
         store.create()
     except StoreUnavailable as exc:
         reason = str(exc).splitlines()[0]

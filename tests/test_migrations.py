@@ -40,7 +40,7 @@ def test_the_revisions_one_by_one_build_exactly_the_declared_tables(
 
 
 def test_a_store_made_before_migrations_is_upgraded_and_keeps_its_rows(
-    new_db: Callable[..., str]
+    new_db: Callable[..., str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     store = Store(new_db(empty=True))
     with store.engine.begin() as connection:  # the tables as create_all made them, unversioned
@@ -49,7 +49,8 @@ def test_a_store_made_before_migrations_is_upgraded_and_keeps_its_rows(
     store.start_call("CA1", ("shop", "v1"), "+442079460999", "+447911123456",
                      datetime.now(UTC), "open")
 
-    store.create()
+    assert main(["--db", store.url, "migrate"]) == 0
+    assert capsys.readouterr().out.endswith(f"migrated from {BASE} to revision {HEAD}.\n")
     assert store.revision() == HEAD
     assert store.call("CA1") is not None
     columns = {c["name"] for c in inspect(store.engine).get_columns("messages")}

@@ -9,7 +9,9 @@ random, calls running 16 at a time. Then:
 - exactly one text per call reaches the stand-in, every call has ended, no text is left
   pending or on its way;
 - an engine killed (SIGKILL) while holding texts waiting for their retry leaves them
-  to the other, which sends each once its lease has run out: none twice, none lost.
+  to the other, which sends each once its lease has run out: none twice, none lost;
+- two calls from one caller ending at the same moment on two engines send one text (the
+  other is skipped for the cooldown), and a STOP on one engine holds on the other.
 
 A text whose engine dies *during* its request to Twilio is the one case the outbox will
 not resend (Twilio may have it): test_outbox.py shows it recorded `unknown`. The kill
@@ -32,15 +34,17 @@ import pytest
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from engine.store import Store, calls, messages
+from engine.store import Message, Store, calls, messages
 from tests.conftest import ACCOUNT_SID, TOKEN
 from tests.databases import on_postgresql
 from tests.processes import EngineProcess, Process
 from tests.texting import (
     SHOP_LINE,
+    Engine,
     call_params,
     dial_action,
     new_call_sid,
+    running_engine,
     wait_until,
     write_flows,
 )
@@ -109,7 +113,43 @@ def test_an_engine_killed_holding_texts_leaves_them_to_the_other_once_its_lease_
     assert _statuses(store) == {"sent": CALLS}
 
 
+def test_a_cooldown_and_an_opt_out_hold_across_engines(
+    flows: Path, messages_api: MessagesApi, new_db: Callable[..., str]
+) -> None:
+    db = new_db()
+    with running_engine(flows, db, messages_api) as one, \
+            running_engine(flows, db, messages_api) as two:
+        for n in range(10):  # two calls from one caller end at once, one on each engine
+            caller = f"+447911{n:06d}"
+            texts = _at_once([(one, new_call_sid()), (two, new_call_sid())], caller)
+            assert sorted((t.status, t.reason) for t in texts) == [
+                ("sent", None), ("skipped", "cooldown")
+            ]
+        one.reply("+447911123456", "STOP")
+        [text] = two.missed_call(new_call_sid(), "+447911123456")
+        assert (text.status, text.reason) == ("skipped", "opted-out")
+
+
 # --- helpers ------------------------------------------------------------------------
+
+
+def _at_once(calls: Sequence[tuple[Engine, str]], caller: str) -> list[Message]:
+    """A call from `caller` on each engine; their dials report at the same moment."""
+    firsts = [(engine, sid, engine.call(sid, caller)) for engine, sid in calls]
+    barrier = threading.Barrier(len(firsts))
+
+    def report(engine: Engine, sid: str, first: httpx.Response) -> None:
+        barrier.wait()
+        assert engine.dial_ended(first, sid, caller).status_code == 200
+
+    threads = [threading.Thread(target=report, args=call) for call in firsts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for engine, _ in calls:
+        engine.wait_idle()
+    return [m for engine, sid in calls for m in engine.store.messages_for_call(sid)]
 
 
 def _engine(flows: Path, db: str, api: MessagesApi) -> EngineProcess:

@@ -641,3 +641,40 @@ def test_url_with_a_wrong_token_is_refused(serve: Callable[..., Any]) -> None:
 
     with pytest.raises(SimulationError, match="403"):
         asyncio.run(simulate_remote(engine.url, SALON, script, "not-the-token"))
+
+
+SECOND_PHONE = """\
+line: "+48 22 307 15 02"
+business: Studio Dwa
+region: PL
+sms:
+  copy:
+    missed: "Studio Dwa: sorry we missed you. Book here: https://dwa.example/book"
+on:
+  open:
+    - dial:
+        to: "601 234 567"
+        timeout: 20
+        on:
+          missed:
+            - say: "Trying our second phone."
+            - dial: {to: "609 876 543", timeout: 15}
+  missed:
+    - sms: missed
+"""
+
+
+@pytest.mark.parametrize("seconds", [
+    pytest.param(5, id="hangs up while the first phone rings"),
+    pytest.param(23, id="hangs up while the second phone rings"),
+])
+def test_a_caller_gone_during_a_dial_with_its_own_missed_steps_gets_the_missed_text(
+    tmp_path: Path, seconds: float
+) -> None:
+    flow = write_flow(tmp_path, "second-phone", SECOND_PHONE)
+    call = play(flow, outcome="no-answer", hangup_after=seconds)
+    assert call.ended_by == "caller"
+    assert call.trigger == "missed"
+    assert [(t["status"], t["body"]) for t in call.sms] == [
+        ("sent", "Studio Dwa: sorry we missed you. Book here: https://dwa.example/book"),
+    ]

@@ -270,7 +270,7 @@ class Calls:
             handled = flow.handler(call.trigger)
             steps = handled[1] if handled is not None else ()
         done = self.store.claimed_steps(call.call_sid)
-        texts = [a for a in steps if isinstance(a.step, m.SmsStep) and a.key not in done]
+        texts = [a for a in reachable_texts(flow, steps) if a.key not in done]
         return self._carry_out(flow, call, tuple(texts))
 
     def _carry_out(self, flow: Flow, call: Call, texts: tuple[Action, ...]) -> tuple[int, ...]:
@@ -320,6 +320,38 @@ def _complete(steps: tuple[Action, ...] | None) -> bool:
     (a menu option that only says something): then the flow, not the caller, ended it."""
     waiting = (m.DialStep, m.MenuStep, m.VoicemailStep)
     return steps is not None and not any(isinstance(a.step, waiting) for a in steps)
+
+
+def reachable_texts(flow: Flow, steps: tuple[Action, ...]) -> tuple[Action, ...]:
+    """The `sms` steps a caller who has hung up still reaches from `steps`.
+
+    Everything heard is skipped. A dial no longer rings anyone (the caller is gone), so it
+    counts as `missed`: its own `on.missed` steps run, else the flow's `missed` trigger,
+    and their texts are reached in turn. Each step list is walked once, so a flow whose
+    `missed` steps dial again cannot loop.
+    """
+    texts: list[Action] = []
+    seen: set[str] = set()
+    current: tuple[Action, ...] | None = steps
+    while current:
+        marker = current[0].key
+        if marker in seen:
+            break
+        seen.add(marker)
+        following: tuple[Action, ...] | None = None
+        for action in current:
+            if isinstance(action.step, m.SmsStep):
+                texts.append(action)
+            elif isinstance(action.step, m.DialStep):
+                following = flow.outcome_steps(action.key, "missed")
+                if following is None:
+                    handled = flow.handler("missed")
+                    following = handled[1] if handled else None
+                break
+            elif isinstance(action.step, (m.MenuStep, m.RejectStep, m.HangupStep)):
+                break
+        current = following
+    return tuple(texts)
 
 
 def _first_dial(steps: tuple[Action, ...]) -> tuple[int, Action | None]:

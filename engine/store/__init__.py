@@ -25,6 +25,7 @@ The parts: `schema` (tables), `records` (what methods return), `calls`, `texts`,
 
 from __future__ import annotations
 
+from sqlalchemy import inspect
 from sqlalchemy.exc import OperationalError
 
 from engine.store.calls import CallStore
@@ -68,6 +69,14 @@ class Store(CallStore, TextStore, OutboxStore, ReplyStore):
         """The schema revision the database is at; None when it has none."""
         try:
             return current_revision(self.engine)
+        except OperationalError as exc:
+            raise StoreUnavailable(str(exc.orig)) from exc
+
+    def has_tables(self) -> bool:
+        """Whether the database holds any of the store's tables (made before migrations,
+        a store without `alembic_version` holds the first revision's)."""
+        try:
+            return bool(set(inspect(self.engine).get_table_names()) & set(metadata.tables))
         except OperationalError as exc:
             raise StoreUnavailable(str(exc.orig)) from exc
 

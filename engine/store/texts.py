@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.store._base import StoreBase
@@ -23,6 +23,9 @@ from engine.store.records import Message, aware, to_message, utcnow
 from engine.store.schema import MESSAGE_STATUS_RANK, message_events, messages
 
 __all__ = ["TextStore"]
+
+# A transaction-scoped advisory lock on one (line, number): released at commit or rollback.
+_LOCK_NUMBER = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 
 
 class TextStore(StoreBase):
@@ -75,8 +78,16 @@ class TextStore(StoreBase):
         return [row.id for row in rows]
 
     def last_text_to(self, line: str, to_number: str) -> datetime | None:
-        """When this line last texted this number (sent or on its way)."""
+        """When this line last texted this number (sent or on its way).
+
+        On PostgreSQL this also locks the (line, number) pair until the transaction ends:
+        inside a webhook's transaction (`atomic`) another engine deciding a text to the
+        same number waits for this decision, so a cooldown holds even for two calls from
+        one caller ending at the same moment on two engines. (SQLite has one writer.)
+        """
         with self._begin() as connection:
+            if self.dialect == "postgresql":
+                connection.execute(_LOCK_NUMBER, {"key": f"{line}|{to_number}"})
             value = connection.execute(
                 select(func.max(messages.c.created_at)).where(
                     messages.c.line == line,
@@ -85,6 +96,7 @@ class TextStore(StoreBase):
                 )
             ).scalar()
         return aware(value)
+
     def message_by_sid(self, provider_sid: str) -> Message | None:
         with self._begin() as connection:
             row = connection.execute(
