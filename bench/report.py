@@ -28,6 +28,7 @@ def write_markdown(results: dict[str, Any], target: Path) -> None:
 def _heading(results: dict[str, Any]) -> list[str]:
     meta, plan = results["meta"], results["meta"]["plan"]
     dirty = " with uncommitted changes" if meta["dirty"] else ""
+    mode = " (`--long`: the 10,000-flow load may finish)" if plan["budget"] > 180 else ""
     versions = ", ".join(f"{name} {version}" for name, version in meta["versions"].items())
     return [
         "# Benchmark results",
@@ -38,7 +39,7 @@ def _heading(results: dict[str, Any]) -> list[str]:
         (
             f"Run {meta['when']} on commit `{meta['commit'][:10]}`{dirty}; Python"
             f" {meta['python']}, {meta['cpus']} cores, load average before the run"
-            f" {meta['load_average'][0]:.2f}; {results['wall_seconds']} s in all."
+            f" {meta['load_average'][0]:.2f}; {results['wall_seconds']} s in all{mode}."
         ),
         f"Versions: {versions}.",
         "",

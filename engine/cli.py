@@ -86,7 +86,7 @@ def _serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument("--port", type=_port, default=8000, help="port to listen on")
     serve.add_argument("--public-url", help="the engine's public base URL, as Twilio reaches it (PUBLIC_URL)")
     serve.add_argument("--log-level", default="info", help="debug, info, warning or error")
     serve.add_argument(
@@ -109,6 +109,10 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings(
         args, public_url=args.public_url, forwarded_allow_ips=args.forwarded_allow_ips
     )
+    if not settings.flows.is_dir():
+        raise ConfigError(
+            f"the flows folder {settings.flows} does not exist: set RINGBACK_FLOWS or --flows"
+        )
     check_schema(settings)  # SQLite is migrated; PostgreSQL must be, by `ringback migrate`
     _logging(args.log_level, args.log_format)
     log = logging.getLogger("ringback")
@@ -131,6 +135,24 @@ def _serve(args: argparse.Namespace) -> int:
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
                 access_log=False, log_config=None, proxy_headers=False)
     return 0
+
+
+def _seconds(text: str) -> float:
+    """A number of seconds, zero or more, for argparse."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 10**6:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, 0 or more, got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    """A TCP port, 1 to 65535, for argparse."""
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"must be a port from 1 to 65535, got {text!r}")
+    return int(text)
 
 
 def _loopback(host: str) -> bool:
@@ -188,7 +210,7 @@ def _simulate_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
                                   "e.g. 2026-05-05T10:00 (default: now)")
     sim.add_argument("--outcome", choices=OUTCOMES, default="no-answer",
                      help="what the dialed business phone does")
-    sim.add_argument("--hangup-after", type=float, metavar="SECONDS",
+    sim.add_argument("--hangup-after", type=_seconds, metavar="SECONDS",
                      help="seconds into the call when the caller hangs up (default: never)")
     sim.add_argument("--digits", default="", help="keys the caller presses, one per menu; "
                      "commas separate entries of several keys (12,3)")

@@ -14,6 +14,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from engine.errors import ConfigError
+from engine.phone import PhoneNumberError, to_e164
 from engine.privacy import Recordings, export, forget
 from engine.settings import Settings
 from engine.store import Store
@@ -46,7 +48,18 @@ def _store(settings: Settings) -> Store:
     return store
 
 
+def _caller(text: str) -> str:
+    """The caller's number as the store keeps it (E.164), or a one-line ConfigError."""
+    try:
+        return to_e164(text, None)
+    except PhoneNumberError:
+        raise ConfigError(
+            f"CALLER must be a phone number in E.164, such as +48601111222, got {text!r}"
+        ) from None
+
+
 def _export(args: argparse.Namespace, settings: Settings) -> int:
+    args.caller = _caller(args.caller)
     store = _store(settings)
     try:
         print(json.dumps(export(store, args.caller), indent=2, ensure_ascii=False))
@@ -56,6 +69,7 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _forget(args: argparse.Namespace, settings: Settings) -> int:
+    args.caller = _caller(args.caller)
     store = _store(settings)
     try:
         erased = forget(store, args.caller, Recordings(settings))
@@ -70,6 +84,6 @@ def _forget(args: argparse.Namespace, settings: Settings) -> int:
     print(
         f"Erased {args.caller}: {erased.calls} calls, {erased.messages} texts, "
         f"{erased.replies} replies, {erased.recordings} voicemails. "
-        "Opt-outs are kept, so this number is never texted again."
+        "An opt-out, if this number has one, is kept, so that it is never texted again."
     )
     return 0

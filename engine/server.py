@@ -215,6 +215,8 @@ class _State:
     async def voice(self, request: Request, form: FormData) -> Response:
         params = _params(form)
         sid = params.get("CallSid", "")
+        if not sid or not params.get("To"):
+            return PlainTextResponse("CallSid and To are required", 400)
         at = _simulated_at(params.get(SIMULATED_AT))
         try:
             reply = await self.handoff.run(
@@ -222,8 +224,16 @@ class _State:
             )
         except Exception:
             log.exception("Call %s: the flow failed; answering with the fallback.", sid)
+            await self._keep(sid, "fallback", params)
             return twiml(self._fallback(params.get("To", "")))
         return self._send(reply, request)
+
+    async def _keep(self, sid: str, kind: str, params: dict[str, str]) -> None:
+        """Keep a webhook in the call's history if the store can; never fail because of it."""
+        try:
+            await run_in_threadpool(self.store.add_event, sid, kind, params)
+        except Exception:
+            log.warning("Call %s: the store could not keep this %s event.", sid, kind)
 
     async def voice_dial(self, request: Request, form: FormData) -> Response:
         params = _params(form)
@@ -292,13 +302,17 @@ class _State:
         """Where the emergency fallback's `<Dial>` reports: keep it, hang up."""
         params = _params(form)
         if params.get("CallSid"):
-            await run_in_threadpool(self.store.add_event, params["CallSid"], "fallback", params)
+            await self._keep(params["CallSid"], "fallback-ended", params)
         return twiml(apology("Goodbye."))
 
     async def sms(self, request: Request, form: FormData) -> Response:
         """A caller texted a line: keep it, apply STOP/START, answer `<Response/>` or the copy."""
         params = _params(form)
-        xml = await run_in_threadpool(self.replies.receive, params)
+        try:
+            xml = await run_in_threadpool(self.replies.receive, params)
+        except Exception:
+            log.exception("A text from a caller could not be kept.")
+            return PlainTextResponse("the store is unavailable; the text was not kept", 503)
         return twiml(xml)
 
     async def sms_status(self, request: Request, form: FormData) -> Response:
@@ -307,7 +321,11 @@ class _State:
         if not params.get("MessageSid") and not params.get("SmsSid"):
             return PlainTextResponse("MessageSid is required", 400)
         message = request.query_params.get("message")
-        await run_in_threadpool(record_receipt, self.store, params, message)
+        try:
+            await run_in_threadpool(record_receipt, self.store, params, message)
+        except Exception:
+            log.exception("A status report on text %s could not be kept.", message)
+            return PlainTextResponse("the store is unavailable; retry later", 503)
         return Response(status_code=204)
 
     async def voice_report(self, request: Request, form: FormData) -> Response:
@@ -361,7 +379,11 @@ class _State:
         if not folder.is_dir():
             return
         async for _ in awatch(folder, stop_event=self.stop_watching, debounce=200, step=50):
-            flows = await run_in_threadpool(FlowSet.load, folder, self.flows)
+            try:
+                flows = await run_in_threadpool(FlowSet.load, folder, self.flows)
+            except Exception:  # the watcher must outlive any file: keep serving what we have
+                log.exception("Reloading flows from %s failed; the flows served are kept.", folder)
+                continue
             _report(flows)
             self.flows = flows
             log.info("Flows reloaded from %s: %d served.", folder, len(flows.by_id))

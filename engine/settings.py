@@ -25,6 +25,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from engine.errors import ConfigError
 
 __all__ = ["Settings"]
@@ -89,10 +92,24 @@ class Settings:
         return False
 
     def checked(self) -> Settings:
+        """These settings, or a ConfigError that says in one line which one and the fix."""
         if self.public_url and not self.public_url.startswith(("https://", "http://")):
             raise ConfigError(
                 f"PUBLIC_URL must start with https:// (or http://), got {self.public_url!r}"
             )
+        try:
+            make_url(self.db)
+        except ArgumentError:
+            raise ConfigError(
+                f"RINGBACK_DB must be a SQLAlchemy URL such as sqlite:///ringback.db or "
+                f"postgresql+psycopg://user@host/db, got {self.db!r}"
+            ) from None
+        for allowed in self.forwarded_allow_ips:
+            if allowed != "*" and not _network(allowed):
+                raise ConfigError(
+                    "FORWARDED_ALLOW_IPS must list addresses or networks (127.0.0.1, "
+                    f"10.0.0.0/8) or *, got {allowed!r}"
+                )
         return replace(self, public_url=self.public_url.rstrip("/") if self.public_url else None)
 
     @property
@@ -143,3 +160,11 @@ def _pool(value: str) -> int:
     if not value.strip().isdigit() or int(value) < 1:
         raise ConfigError(f"RINGBACK_DB_POOL must be a whole number, 1 or more, got {value!r}")
     return int(value)
+
+
+def _network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True

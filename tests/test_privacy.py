@@ -184,3 +184,12 @@ def test_every_table_is_either_erased_by_forget_or_kept_on_purpose() -> None:
 )
 def test_voicemails_are_fetched_and_deleted_only_at_twilio(url: str, expected: str | None) -> None:
     assert twilio_resource(url, "https://twilio.test") == expected
+
+
+@pytest.mark.parametrize("caller", ["601 088 001", "", "Anonymous"])
+def test_export_and_forget_want_a_number_in_e164(caller: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.cli import main
+
+    for command in ("export", "forget"):
+        assert main([command, caller]) == 2
+        assert "E.164" in capsys.readouterr().err

@@ -230,6 +230,33 @@ def test_without_a_store_calls_still_get_valid_twiml(serve: Any, tmp_path: Path)
     assert status.status_code == 503 and "Traceback" not in status.text
 
 
+def test_without_a_store_no_twilio_endpoint_answers_500(serve: Any, tmp_path: Path) -> None:
+    engine = serve(db=f"sqlite:///{tmp_path / 'missing' / 'folder' / 'ringback.db'}")
+    sid = "CA" + "f2" * 16
+    ended = engine.post("/voice/ended", incoming(sid, DialCallStatus="completed"))
+    assert ended.status_code == 200 and ET.fromstring(ended.content).tag == "Response"
+    reply = {"MessageSid": "SM" + "1" * 32, "From": "+48601111222", "To": LINE, "Body": "hi"}
+    assert engine.post("/sms", reply).status_code == 503
+    receipt = {"MessageSid": "SM" + "2" * 32, "MessageStatus": "delivered"}
+    assert engine.post("/sms/status", receipt).status_code == 503
+
+
+def test_a_file_that_is_not_a_database_is_reported_unhealthy(serve: Any, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"this is not a database file, just text " * 200)
+    engine = serve(db=f"sqlite:///{broken}")
+    assert httpx.get(engine.url + "/healthz").status_code == 503
+    response = engine.post("/voice", incoming("CA" + "f3" * 16))
+    assert response.status_code == 200 and ET.fromstring(response.content).find("Dial") is not None
+
+
+def test_a_first_webhook_without_a_call_sid_is_refused(serve: Any) -> None:
+    engine = serve()
+    params = incoming("CA" + "f4" * 16)
+    del params["CallSid"]
+    assert engine.post("/voice", params).status_code == 400
+
+
 def test_metrics_count_calls_and_texts_from_the_store(serve: Any) -> None:
     engine = serve()
     sid = "CA" + "0a" * 16

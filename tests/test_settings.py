@@ -1,10 +1,11 @@
-"""Settings for several engines: the outbox's lease and the connection pool, from the
-environment, refused with a message naming the setting when they cannot work."""
+"""Settings from the environment and the command line, refused with one line naming the
+setting when they cannot work."""
 
 from __future__ import annotations
 
 import pytest
 
+from engine.cli import main
 from engine.errors import ConfigError
 from engine.settings import Settings
 
@@ -34,3 +35,36 @@ def test_a_lease_or_pool_that_cannot_work_is_refused(name: str, value: str, mess
     with pytest.raises(ConfigError) as refused:
         Settings.from_env({name: value})
     assert str(refused.value) == message
+
+
+@pytest.mark.parametrize(("env", "names"), [
+    pytest.param({"RINGBACK_DB": "garbage"}, "RINGBACK_DB", id="a store that is no URL"),
+    pytest.param({"FORWARDED_ALLOW_IPS": "not-an-ip"}, "FORWARDED_ALLOW_IPS", id="a bad proxy"),
+    pytest.param({"PUBLIC_URL": "calls.example.com"}, "PUBLIC_URL", id="a URL with no scheme"),
+])
+def test_a_setting_that_cannot_work_is_one_line_naming_it(env: dict[str, str], names: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    assert names in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_trusted_proxies_are_matched_by_address_and_network() -> None:
+    settings = Settings.from_env({"FORWARDED_ALLOW_IPS": "10.0.0.0/8, 192.0.2.7"})
+    assert [settings.trusts(peer) for peer in ("10.9.8.7", "192.0.2.7", "192.0.2.8", None)] == [
+        True, True, False, False,
+    ]
+
+
+@pytest.mark.parametrize("argv", [
+    pytest.param(["serve", "--port", "99999"], id="a port out of range"),
+    pytest.param(["simulate", "salon-belle", "--hangup-after", "-1"], id="negative seconds"),
+])
+def test_impossible_options_are_refused_by_the_command_line(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    assert caught.value.code == 2
+
+
+def test_serving_a_missing_flows_folder_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--flows", "/nonexistent/flows", "serve"]) == 2
+    assert "flows folder /nonexistent/flows does not exist" in capsys.readouterr().err

@@ -211,3 +211,11 @@ def test_serving_unsigned_on_a_public_address_is_refused(
     assert main(["serve", "--host", "0.0.0.0"]) == 2
     error = capsys.readouterr().err
     assert "TWILIO_AUTH_TOKEN" in error and len(error.strip().splitlines()) == 1
+
+
+def test_a_caller_written_otherwise_is_kept_in_e164(serve: Any) -> None:
+    engine = serve()
+    sid = "CA" + "7" * 32
+    parse(engine.post("/voice", incoming(sid, From="+48 601 111 222")))
+    call = engine.store.call(sid)
+    assert call is not None and call.caller == CALLER

@@ -42,7 +42,13 @@ def compile_file(path: FilePath | str) -> Flow:
     except (OSError, UnicodeDecodeError) as exc:
         problem = Problem(1, 1, str(path), "unreadable", f"cannot read the file: {exc}")
         raise FlowError(str(path), [problem]) from None
-    return compile_text(text, str(path), flow_id=file.name.removesuffix(".yaml"))
+    try:
+        return compile_text(text, str(path), flow_id=file.name.removesuffix(".yaml"))
+    except FlowError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one bad file must never stop the others loading
+        message = f"the flow could not be compiled: {type(exc).__name__}: {exc}"
+        raise FlowError(str(path), [Problem(1, 1, str(path), "compile-failed", message)]) from None
 
 
 def compile_text(text: str, path: str, flow_id: str) -> Flow:

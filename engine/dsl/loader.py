@@ -14,13 +14,20 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from engine.errors import FlowError, Problem
 
-__all__ = ["Loaded", "Path", "Positions", "load_text"]
+__all__ = ["MAX_VALUES", "Loaded", "Path", "Positions", "load_text"]
 
 Path = tuple[str | int, ...]
+
+# A flow file holds a few hundred values. Aliases (`*name`) can make a few hundred bytes
+# expand to billions (the "billion laughs"), so the expanded size is counted on the node
+# graph, before anything is built, and a document past this many values is refused.
+MAX_VALUES = 100_000
 
 
 @dataclass
@@ -61,19 +68,128 @@ class Loaded:
 def load_text(text: str, path: str) -> Loaded:
     """Parse YAML text into plain Python data and its positions.
 
-    A YAML syntax error (or a duplicated key) raises `FlowError` with the parser's
-    position, so even a file that is not YAML gets a `path:line:column:` message.
+    Any error while reading raises `FlowError` with a `path:line:column:` problem: a syntax
+    error or a duplicated key where the parser found it, a value YAML cannot build (a date
+    such as 2026-02-30) at that value, a document that aliases expand past `MAX_VALUES`
+    at its largest top-level entry, anything else at 1:1.
     """
+    lines = text.splitlines()
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
-    lines = text.splitlines()
+    yaml.Constructor = _Constructor
     try:
-        document = yaml.load(text)
+        node = yaml.compose(text)
+        _refuse_huge(node, path, lines)
+        _refuse_duplicate_keys(node, path, lines)
+        document = yaml.constructor.construct_document(node) if node is not None else None
     except MarkedYAMLError as exc:
         raise FlowError(path, [_syntax_problem(exc, path, lines)]) from None
+    except FlowError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever the parser raises, the file is at fault
+        message = f"the file cannot be read as YAML: {exc}"
+        raise FlowError(path, [_at(1, 1, path, lines, "yaml-unreadable", message)]) from None
     positions = Positions(source=lines)
     data = _plain(document, (), positions)
     return Loaded(path=path, data=data, positions=positions)
+
+
+class _Constructor(RoundTripConstructor):
+    """ruamel's round-trip constructor, but a scalar it cannot build is a marked error.
+
+    `2026-02-30` looks like a date to YAML and raises a bare ValueError with no position.
+    """
+
+    def construct_non_recursive_object(self, node: Any, tag: str | None = None) -> Any:
+        if not isinstance(node, ScalarNode):
+            return super().construct_non_recursive_object(node, tag)
+        try:
+            return super().construct_non_recursive_object(node, tag)
+        except MarkedYAMLError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any scalar YAML cannot build
+            what = f"cannot read the value {node.value!r}: {exc}"
+            raise ConstructorError(None, None, what, node.start_mark) from None
+
+
+def _refuse_huge(root: Node | None, path: str, lines: Sequence[str]) -> None:
+    """Refuse a document that expands past `MAX_VALUES` values, before building it.
+
+    Each node is counted once (memoised by identity): an alias is the node it names, so
+    ten aliases of ten aliases cost a hundred additions here, not a hundred copies.
+    """
+    sizes: dict[int, int] = {}
+    if root is None or _size(root, sizes) <= MAX_VALUES:
+        return
+    largest = root
+    if isinstance(root, MappingNode) and root.value:
+        largest = max((value for _, value in root.value), key=lambda n: sizes[id(n)])
+    mark = largest.start_mark
+    message = (
+        f"the document expands to more than {MAX_VALUES:,} values through its aliases "
+        "(*name), far more than a flow file needs: write the values out"
+    )
+    raise FlowError(path, [_at(mark.line + 1, mark.column + 1, path, lines,
+                               "yaml-too-large", message)])
+
+
+def _size(node: Node, sizes: dict[int, int]) -> int:
+    """How many values `node` stands for once every alias is expanded."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    sizes[id(node)] = MAX_VALUES + 1  # a node that contains itself never ends
+    if isinstance(node, SequenceNode):
+        total = 1 + sum(_size(child, sizes) for child in node.value)
+    elif isinstance(node, MappingNode):
+        total = 1 + sum(_size(k, sizes) + _size(v, sizes) for k, v in node.value)
+    else:
+        total = 1
+    sizes[id(node)] = total
+    return total
+
+
+def _refuse_duplicate_keys(root: Node | None, path: str, lines: Sequence[str]) -> None:
+    """Every key written twice in one mapping, each named with both of its positions."""
+    problems: list[Problem] = []
+    seen: set[int] = set()
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, MappingNode):
+            problems += _duplicates(node, path, lines)
+            stack += [child for pair in node.value for child in pair]
+        elif isinstance(node, SequenceNode):
+            stack += node.value
+    if problems:
+        raise FlowError(path, problems)
+
+
+def _duplicates(mapping: MappingNode, path: str, lines: Sequence[str]) -> list[Problem]:
+    first: dict[tuple[str, str], Any] = {}
+    problems = []
+    for key, _ in mapping.value:
+        if not isinstance(key, ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+            continue
+        earlier = first.setdefault((str(key.tag), key.value), key.start_mark)
+        if earlier is key.start_mark:
+            continue
+        here = key.start_mark
+        message = (
+            f"the key '{key.value}' is written twice in one mapping, at line "
+            f"{earlier.line + 1}, column {earlier.column + 1} and at line {here.line + 1}, "
+            f"column {here.column + 1}: keep one"
+        )
+        problems.append(_at(here.line + 1, here.column + 1, path, lines, "duplicate-key", message))
+    return problems
+
+
+def _at(line: int, column: int, path: str, lines: Sequence[str], code: str, message: str
+        ) -> Problem:
+    source = lines[line - 1] if 0 < line <= len(lines) else ""
+    return Problem(line, column, path, code, message, source=source)
 
 
 def _syntax_problem(exc: MarkedYAMLError, path: str, lines: Sequence[str]) -> Problem:
@@ -85,11 +201,13 @@ def _syntax_problem(exc: MarkedYAMLError, path: str, lines: Sequence[str]) -> Pr
     if exc.context and "duplicate" not in what:
         what = f"{exc.context}, {what}"
     code = "duplicate-key" if "duplicate key" in what else "yaml-syntax"
-    message = f"YAML syntax: {what}"
+    if code == "yaml-syntax" and what.startswith("cannot read the value"):
+        code, message = "bad-yaml-value", what
+    else:
+        message = f"YAML syntax: {what}"
     if code == "duplicate-key":
         message = f"a key is written twice in one mapping: {what.split('(', 1)[0].strip()}"
-    source = lines[line - 1] if 0 < line <= len(lines) else ""
-    return Problem(line, column, path, code, message, source=source)
+    return _at(line, column, path, lines, code, message)
 
 
 def _plain(node: Any, path: Path, positions: Positions) -> Any:

@@ -30,7 +30,7 @@ from engine.dsl import model as m
 from engine.dsl.flow import Action, Flow
 from engine.flows.registry import FlowSet
 from engine.flows.twiml import apology, emit, empty, hangup, screening
-from engine.phone import mask
+from engine.phone import mask, read_caller
 from engine.sms.decide import decide
 from engine.store import Call, Store
 
@@ -87,7 +87,9 @@ class Calls:
             return Reply(apology())
         moment = at or self.clock()
         trigger = flow.starting_trigger(moment)
-        caller = params.get("From", "")
+        # The store keeps callers in E.164 when they are numbers at all, so that every
+        # call from one person (written +48 601…, 0048 601…) is found as theirs.
+        caller = read_caller(params.get("From", ""), flow.region).e164 or params.get("From", "")
         call = self.store.start_call(
             sid, (flow.id, flow.digest), flow_line(flow, to), caller, moment, trigger
         )

@@ -61,6 +61,8 @@ def compile_copy(source: str) -> Template:
         compiled = _ENV.from_string(source)
     except TemplateSyntaxError as exc:
         raise CopyError(f"is not a valid template: {exc.message}", exc.lineno) from None
+    except Exception as exc:  # noqa: BLE001 - Jinja folds constants such as 9**9999 itself
+        raise CopyError(f"cannot be compiled as a template: {exc}") from None
     names = meta.find_undeclared_variables(tree)
     unknown = sorted(names - set(COPY_NAMES))
     if unknown:

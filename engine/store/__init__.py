@@ -26,7 +26,7 @@ The parts: `schema` (tables), `records` (what methods return), `calls`, `texts`,
 from __future__ import annotations
 
 from sqlalchemy import inspect
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError
 
 from engine.store.calls import CallStore
 from engine.store.migrations import HEAD, SchemaBehind, current_revision, upgrade
@@ -62,14 +62,14 @@ class Store(CallStore, TextStore, OutboxStore, ReplyStore):
         apply the migrations it lacks (what `ringback migrate` does)."""
         try:
             upgrade(self.engine)
-        except OperationalError as exc:
+        except DatabaseError as exc:
             raise StoreUnavailable(str(exc.orig)) from exc
 
     def revision(self) -> str | None:
         """The schema revision the database is at; None when it has none."""
         try:
             return current_revision(self.engine)
-        except OperationalError as exc:
+        except DatabaseError as exc:
             raise StoreUnavailable(str(exc.orig)) from exc
 
     def has_tables(self) -> bool:
@@ -77,7 +77,7 @@ class Store(CallStore, TextStore, OutboxStore, ReplyStore):
         a store without `alembic_version` holds the first revision's)."""
         try:
             return bool(set(inspect(self.engine).get_table_names()) & set(metadata.tables))
-        except OperationalError as exc:
+        except DatabaseError as exc:
             raise StoreUnavailable(str(exc.orig)) from exc
 
     def ready(self, *, migrate: bool | None = None) -> None:

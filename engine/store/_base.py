@@ -18,7 +18,7 @@ from threading import RLock, local
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from engine.store.records import StoreUnavailable
@@ -64,7 +64,9 @@ class StoreBase:
         try:
             with self._one_writer, self.engine.begin() as connection:
                 yield connection
-        except OperationalError as exc:
+        except IntegrityError:
+            raise  # a constraint said no: the caller's business, not an outage
+        except DatabaseError as exc:  # unreachable, locked, or not a database at all
             raise StoreUnavailable(str(exc.orig)) from exc
         except PoolTimeout as exc:  # every connection of the pool busy for pool_timeout
             raise StoreUnavailable(str(exc)) from exc
@@ -85,7 +87,8 @@ class StoreBase:
     def ping(self) -> bool:
         try:
             with self._begin() as connection:
-                connection.execute(text("SELECT 1"))
+                # A table, not `SELECT 1`: a file that is not a database fails only here.
+                connection.execute(text("SELECT count(*) FROM calls WHERE 1 = 0"))
         except StoreUnavailable:
             return False
         return True
