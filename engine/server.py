@@ -412,11 +412,14 @@ def _text_report(message: Message) -> dict[str, object]:
     if message.status == "skipped":
         return {"to": message.to_number, "status": "skipped", "reason": message.reason,
                 "step": message.step}
-    return {
+    report: dict[str, object] = {
         "to": message.to_number, "from": message.from_number, "body": message.body,
         "encoding": message.encoding, "segments": message.segments, "status": message.status,
         "step": message.step,
     }
+    if message.reason:  # a text that failed says why (copy-error), as a skipped one does
+        report["reason"] = message.reason
+    return report
 
 
 def _report(flows: FlowSet) -> None:

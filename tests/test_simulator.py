@@ -678,3 +678,25 @@ def test_a_caller_gone_during_a_dial_with_its_own_missed_steps_gets_the_missed_t
     assert [(t["status"], t["body"]) for t in call.sms] == [
         ("sent", "Studio Dwa: sorry we missed you. Book here: https://dwa.example/book"),
     ]
+
+
+FRAGILE_COPY = """\
+line: "+48 22 307 15 03"
+business: Studio Trzy
+region: PL
+on:
+  open:
+    - say: "Hello."
+    - sms: "Studio Trzy {{ 1 // ((caller | length) - 13) }} https://trzy.example/book"
+"""
+
+
+def test_copy_that_breaks_on_one_callers_values_fails_that_text_not_the_call(
+    tmp_path: Path,
+) -> None:
+    flow = write_flow(tmp_path, "fragile", FRAGILE_COPY)
+    # "+447911123456" has 13 characters: the copy divides by zero for this caller only.
+    script = Script(caller="+447911123456", line=flow.lines[0], at=TUESDAY_10)
+    call = asyncio.run(simulate(SETTINGS, flow, script))
+    assert call.heard == [{"say": "Hello."}]
+    assert [(t["status"], t.get("reason")) for t in call.sms] == [("failed", "copy-error")]

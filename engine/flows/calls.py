@@ -288,9 +288,9 @@ class Calls:
             elif decision.status == "pending":
                 queued.append(message_id)
             else:
-                log.info(
-                    "Call %s: text of %s to %s skipped (%s).",
-                    call.call_sid, action.key, mask(decision.to_number), decision.reason,
+                (log.warning if decision.status == "failed" else log.info)(
+                    "Call %s on flow %s: text of %s to %s %s (%s).", call.call_sid, flow.id,
+                    action.key, mask(decision.to_number), decision.status, decision.reason,
                 )
         return tuple(queued)
 

@@ -36,7 +36,7 @@ class Decision:
     """What the engine decided for one `sms` step of one call."""
 
     step: str
-    status: str  # pending | skipped
+    status: str  # pending | skipped | failed (copy that cannot be rendered for this call)
     to_number: str
     reason: str | None = None
     sender: str | None = None
@@ -66,7 +66,11 @@ def decide(flow: Flow, call: Call, action: Action, store: Store, now: datetime) 
     refusal = _refusal(flow, call, to, store, now)
     if refusal is not None:
         return Decision(action.key, "skipped", to, reason=refusal)
-    body = render_copy(flow, call, action, now)
+    try:
+        body = render_copy(flow, call, action, now)
+    except Exception as exc:  # author's copy that breaks on this call's values
+        # Recorded as failed, with why, rather than taking the call down with it.
+        return Decision(action.key, "failed", to, reason="copy-error", body=f"[{exc}]")
     size = measure(body)
     return Decision(
         action.key, "pending", to, sender=_sender(flow, call, to), body=body,
