@@ -82,8 +82,9 @@ def load_flows(folder: Path) -> dict[str, Any]:
     }
 
 
-class _Stopped(Exception):
-    """The run's time budget ran out."""
+class _Stopped(BaseException):
+    """The run's time budget ran out. Not an `Exception`: the compiler refuses a file that
+    raises one, and loading would go on."""
 
 
 def _stop(signum: int, frame: Any) -> None:

@@ -18,6 +18,7 @@ def write_markdown(results: dict[str, Any], target: Path) -> None:
         _heading(results),
         _throughput(results),
         _cpu(results),
+        _postgres(results),
         _latency(results),
         _offline(results),
         _checks(results),
@@ -103,6 +104,44 @@ def _cpu(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _postgres(results: dict[str, Any]) -> list[str]:
+    pg = results.get("postgres", {"available": False, "skipped": "not measured"})
+    lines = ["## `POST /voice` on PostgreSQL beside SQLite", ""]
+    if not pg["available"]:
+        return [*lines, f"Skipped: {pg['skipped']}."]
+    if "rps" not in pg:
+        return [*lines, f"The engine on PostgreSQL did not serve: {pg['checks']}."]
+    settings = pg["settings"]
+    voice = results["throughput"]["voice"]["engine"]
+    sqlite_cpu = results["throughput"]["voice"]["cpu"]["engine"]["median"]
+    return [
+        *lines,
+        (
+            "The engine again, in a second process pinned to the same core, its store a fresh"
+            f" schema on PostgreSQL {settings['server_version']} on this machine"
+            f" (synchronous_commit {settings['synchronous_commit']}), sent the same requests;"
+            " its runs take their turn among the `/voice` variants above. PostgreSQL's"
+            " backends are not pinned: their CPU time is counted apart. SQLite runs in the"
+            " engine's process (WAL, synchronous NORMAL)."
+        ),
+        "",
+        "| store | requests/s | engine CPU µs | PostgreSQL CPU µs | CPU µs in all |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        f"| SQLite | {voice['median']:.0f} | {sqlite_cpu:.0f} | | {sqlite_cpu:.0f} |",
+        (
+            f"| PostgreSQL | {pg['rps']:.0f} | {pg['cpu_us']:.0f} | {pg['db_cpu_us']:.0f}"
+            f" | {pg['both_cpu_us']:.0f} |"
+        ),
+        "",
+        (
+            f"PostgreSQL / SQLite: throughput {_ratio(pg['vs_sqlite'])}, CPU in all a request"
+            f" {_ratio(pg['cpu_vs_sqlite'])}. Other work on the server's core during the"
+            f" PostgreSQL runs (its backends' share of it included): median"
+            f" {pg['others_on_core']['median']:.0%}."
+        ),
+    ]
+
+
 def _latency(results: dict[str, Any]) -> list[str]:
     lat = results["latency"]
     lines = [
@@ -147,6 +186,15 @@ def _offline(results: dict[str, Any]) -> list[str]:
 def _checks(results: dict[str, Any]) -> list[str]:
     checks = results["checks"]
     texts = checks["texts"]
+    pg = results.get("postgres", {}).get("checks", {})
+    calls = pg.get("calls")
+    on_postgres = (
+        f" On PostgreSQL: the same TwiML {pg['identical']}, forged signature refused"
+        f" {pg['refused_bad_signature']}, calls recorded {calls['recorded']} for"
+        f" {calls['answered']} answered."
+        if calls
+        else ""
+    )
     verdict = "every response as expected" if checks["ok"] else "SOME CHECKS FAILED"
     return [
         "## Checks",
@@ -155,7 +203,7 @@ def _checks(results: dict[str, Any]) -> list[str]:
             f"Byte-identical TwiML from the three variants on every path: {checks['identical']};"
             f" forged signature refused: {checks['refused_bad_signature']}; texts decided on the"
             f" dial runs: {texts['texts_by_status']} for {texts['dial_answered']} answered;"
-            f" {verdict}."
+            f" {verdict}.{on_postgres}"
         ),
     ]
 

@@ -4,6 +4,10 @@
     .venv/bin/python bench/run.py --short    # a smoke run of the harness, about a minute
     .venv/bin/python bench/run.py --long     # lets the 10,000-flow load finish (minutes)
 
+PostgreSQL is the machine's (`RINGBACK_BENCH_PG`, default
+`postgresql+psycopg://postgres@127.0.0.1:5432/test`; empty or unreachable: that row is
+skipped, and the run says why).
+
 One uvicorn process (one worker, access log off), pinned to core 0, serves the engine and
 two baselines (`bench/app.py`); the load generators run on core 1. Phases:
 
@@ -13,7 +17,10 @@ two baselines (`bench/app.py`); the load generators run on core 1. Phases:
    engine refuses a forged signature;
 3. warm-up, then five repetitions of wrk on every path, the three variants interleaved
    (their order rotates each repetition); ratios are taken within a repetition, and the
-   server's CPU time per request is read from /proc around each run;
+   server's CPU time per request is read from /proc around each run. On `/voice` a fourth
+   variant joins the rotation: the engine again, in a second process on the same core,
+   its store on PostgreSQL (`bench/postgres.py`; skipped, saying why, when PostgreSQL is
+   not reachable), sent the same requests;
 4. latency on `/voice` at one fixed offered rate, half the slowest variant's throughput
    (at most `max_rate`), open loop (`bench/load.py`);
 5. loading 1,000 generated flows and then simulated calls per second on one core, loading
@@ -38,6 +45,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from importlib import metadata
@@ -48,6 +56,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench import calls as bench_calls
+from bench import postgres
 from bench.app import CONSTANT
 from bench.load import Target, fixed_rate, wait_until_up, wrk
 from bench.report import write_markdown
@@ -109,41 +118,72 @@ def main(argv: list[str] | None = None) -> int:
 # --- HTTP ---------------------------------------------------------------------------
 
 
+@dataclass
+class OnPostgres:
+    """The engine in a second process, its store on PostgreSQL: `/voice` only."""
+
+    schema: postgres.Schema
+    port: int
+    server: subprocess.Popen[bytes]
+    checks: dict[str, Any] = field(default_factory=dict)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+
 def _http(work: Path, plan: Plan, started: float) -> dict[str, Any]:
     db = f"sqlite:///{work / 'bench.db'}"
     _within_budget(started, "prepare")
     files = _prepare(work, db, plan)
     _within_budget(started, "server")
+    schema, skipped = postgres.open_schema(postgres.base_url())
+    if skipped:
+        print(f"bench: {skipped}; its row is skipped", file=sys.stderr, flush=True)
     port = _free_port()
-    server = subprocess.Popen(
-        [
-            "taskset",
-            "-c",
-            str(SERVER_CORE),
-            sys.executable,
-            str(REPO / "bench" / "app.py"),
-            str(port),
-            db,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=open(work / "server.log", "w"),  # noqa: SIM115
-    )
+    server = _serve(work, port, db, "server.log")
+    pg = _on_postgres(work, schema) if schema else None
     try:
         wait_until_up(port)
         checks = _check(port, files)
-        throughput = _throughput(port, server.pid, files, plan, started)
+        serving = _check_postgres(pg, files) if pg else None
+        throughput = _throughput(port, server.pid, files, plan, started, serving)
         latency = _latency(port, server.pid, files, plan, throughput, started)
         checks["texts"] = _texts_queued(db, throughput, plan)
+        on_postgres = _postgres_results(pg, skipped, throughput, plan)
     finally:
-        server.terminate()
-        server.wait(timeout=15)
+        _stop(server, pg)
     checks["ok"] = (
         checks["identical"]
         and checks["refused_bad_signature"]
         and not _bad(throughput, latency)
         and checks["texts"]["ok"]
+        and on_postgres["checks"]["ok"]
     )
-    return {"checks": checks, "throughput": throughput, "latency": latency}
+    return {
+        "checks": checks,
+        "throughput": throughput,
+        "latency": latency,
+        "postgres": on_postgres,
+    }
+
+
+def _serve(work: Path, port: int, db: str, log: str) -> subprocess.Popen[bytes]:
+    """`bench/app.py` on `db`, pinned to the server's core."""
+    command = ["taskset", "-c", str(SERVER_CORE), sys.executable, str(REPO / "bench" / "app.py")]
+    return subprocess.Popen(
+        [*command, str(port), db],
+        stdout=subprocess.DEVNULL,
+        stderr=open(work / log, "w"),
+    )
+
+
+def _stop(server: subprocess.Popen[bytes], pg: OnPostgres | None) -> None:
+    """Both servers stopped, then the run's schema dropped with everything in it."""
+    servers = [server] + ([pg.server] if pg else [])
+    for process in servers:
+        process.terminate()
+    for process in servers:
+        process.wait(timeout=15)
+    if pg:
+        postgres.drop_schema(pg.schema)
 
 
 def _prepare(work: Path, db: str, plan: Plan) -> dict[tuple[str, int], Path]:
@@ -196,46 +236,79 @@ def _target(
 
 def _check(port: int, files: dict[tuple[str, int], Path]) -> dict[str, Any]:
     """Every variant answers the same bytes; the engine refuses a wrong signature."""
-    import httpx
-
     identical, refused = True, True
     for kind in PATHS:
-        last = files[(kind, 0)].read_text().splitlines()[-1]
-        signature, body = last.split("\t", 1)
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        signature, body = files[(kind, 0)].read_text().splitlines()[-1].split("\t", 1)
         for variant in VARIANTS:
-            target = _target(port, files, kind, 0, variant)
-            response = httpx.post(
-                f"http://127.0.0.1:{port}{target.path}",
-                content=body,
-                headers={**headers, "X-Twilio-Signature": signature},
-            )
-            identical &= response.status_code == 200 and response.text == CONSTANT[kind]
-        forged = httpx.post(
-            f"http://127.0.0.1:{port}{bench_calls.ENGINE_PATHS[kind]}",
-            content=body,
-            headers={**headers, "X-Twilio-Signature": "Zm9yZ2Vk"},
-        )
-        refused &= forged.status_code == 403
+            path = _target(port, files, kind, 0, variant).path
+            identical &= _answers(port, path, body, signature) == (200, CONSTANT[kind])
+        forged = _answers(port, bench_calls.ENGINE_PATHS[kind], body, "Zm9yZ2Vk")
+        refused &= forged[0] == 403
     return {"identical": identical, "refused_bad_signature": refused}
 
 
+def _answers(port: int, path: str, body: str, signature: str) -> tuple[int, str]:
+    import httpx
+
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Twilio-Signature": signature,
+    }
+    response = httpx.post(f"http://127.0.0.1:{port}{path}", content=body, headers=headers)
+    return response.status_code, response.text
+
+
+def _on_postgres(work: Path, schema: postgres.Schema) -> OnPostgres:
+    port = _free_port()
+    return OnPostgres(schema, port, _serve(work, port, schema.url, "server-postgres.log"))
+
+
+def _check_postgres(pg: OnPostgres, files: dict[tuple[str, int], Path]) -> OnPostgres | None:
+    """The engine on PostgreSQL answers `/voice` as the one on SQLite does, and refuses a
+    wrong signature; None (noted in `pg.checks`) when it did not start."""
+    try:
+        wait_until_up(pg.port)
+    except RuntimeError as exc:
+        pg.checks = {"started": False, "error": f"{exc} (see server-postgres.log)"}
+        return None
+    signature, body = files[("voice", 0)].read_text().splitlines()[-1].split("\t", 1)
+    path = bench_calls.ENGINE_PATHS["voice"]
+    pg.checks = {
+        "started": True,
+        "identical": _answers(pg.port, path, body, signature) == (200, CONSTANT["voice"]),
+        "refused_bad_signature": _answers(pg.port, path, body, "Zm9yZ2Vk")[0] == 403,
+    }
+    return pg
+
+
 def _throughput(
-    port: int, pid: int, files: dict[tuple[str, int], Path], plan: Plan, started: float
+    port: int,
+    pid: int,
+    files: dict[tuple[str, int], Path],
+    plan: Plan,
+    started: float,
+    pg: OnPostgres | None,
 ) -> dict[str, Any]:
     """wrk on every path and variant; also the server's CPU time per request, a figure that
-    other work on the machine disturbs far less than requests per second."""
+    other work on the machine disturbs far less than requests per second. The engine on
+    PostgreSQL takes its turn among the `/voice` variants (its runs go to `pg.runs`)."""
     _within_budget(started, "warm-up")
     for kind in PATHS:
         for variant in VARIANTS:
             wrk(_target(port, files, kind, 0, variant), plan.warmup, plan.connections)
+    if pg:
+        wrk(_target(pg.port, files, "voice", 0, "engine"), plan.warmup, plan.connections)
     runs: dict[str, dict[str, list[dict[str, float]]]] = {
         kind: {variant: [] for variant in VARIANTS} for kind in PATHS
     }
     for rep in range(1, plan.repetitions + 1):
         _within_budget(started, "throughput")
         for kind in PATHS:
-            for variant in _rotated(VARIANTS, rep):
+            variants = (*VARIANTS, "postgres") if pg and kind == "voice" else VARIANTS
+            for variant in _rotated(variants, rep):
+                if pg and variant == "postgres":
+                    pg.runs.append(_postgres_run(pg, files, rep, plan))
+                    continue
                 target = _target(port, files, kind, rep, variant)
                 result = _timed(pid, partial(wrk, target, plan.seconds, plan.connections))
                 result["cpu_us"] = result["server_cpu_s"] * 1e6 / max(result["requests"], 1)
@@ -250,6 +323,22 @@ def _throughput(
         }
         for kind in PATHS
     }
+
+
+def _postgres_run(
+    pg: OnPostgres, files: dict[tuple[str, int], Path], rep: int, plan: Plan
+) -> dict[str, Any]:
+    """One wrk run on the engine on PostgreSQL, with the same calls the engine on SQLite
+    gets in this repetition (fresh in the other store); its backends' CPU time counted."""
+    target = _target(pg.port, files, "voice", rep, "engine")
+    before = postgres.backend_cpu(pg.schema)
+    result = _timed(pg.server.pid, partial(wrk, target, plan.seconds, plan.connections))
+    backends = postgres.cpu_spent(before, postgres.backend_cpu(pg.schema))
+    requests = max(result["requests"], 1)
+    result["cpu_us"] = result["server_cpu_s"] * 1e6 / requests
+    result["db_cpu_us"] = backends * 1e6 / requests
+    result["both_cpu_us"] = result["cpu_us"] + result["db_cpu_us"]
+    return result
 
 
 def _core_busy(core: int) -> float:
@@ -401,6 +490,50 @@ def _texts_queued(db: str, throughput: dict[str, Any], plan: Plan) -> dict[str, 
     }
 
 
+def _postgres_results(
+    pg: OnPostgres | None, skipped: str, throughput: dict[str, Any], plan: Plan
+) -> dict[str, Any]:
+    """`/voice` on PostgreSQL beside SQLite: medians, and ratios within a repetition.
+
+    Checked besides every response: each `/voice` answered recorded its call (wrk stops
+    with requests in flight, which may be recorded and not counted as answered).
+    """
+    if pg is None:
+        return {"available": False, "skipped": skipped, "checks": {"ok": True}}
+    shown = {"available": True, "url": postgres.shown(pg.schema.base)}
+    if not pg.checks["started"]:
+        return shown | {"checks": pg.checks | {"ok": False}}
+    runs, sqlite = pg.runs, throughput["voice"]["engine"]["runs"]
+    answered = sum(r["requests"] for r in runs)
+    recorded = postgres.calls_recorded(pg.schema, "CAv")  # `bench_calls.sid` of /voice
+    in_flight = plan.repetitions * plan.connections
+    checks = pg.checks | {
+        "calls": {"answered": answered, "recorded": recorded},
+        "bad": sum(r["bad"] + r["errors"] + r["wrapped"] for r in runs),
+    }
+    checks["ok"] = (
+        checks["identical"]
+        and checks["refused_bad_signature"]
+        and answered <= recorded <= answered + in_flight
+        and not checks["bad"]
+    )
+    pairs = list(zip(runs, sqlite, strict=True))
+    return shown | {
+        "settings": postgres.server_settings(pg.schema),
+        "path": "voice",
+        **{key: _median(runs, key) for key in ("rps", "cpu_us", "db_cpu_us", "both_cpu_us")},
+        "vs_sqlite": _spread([p["rps"] / s["rps"] for p, s in pairs]),
+        "cpu_vs_sqlite": _spread([p["both_cpu_us"] / s["cpu_us"] for p, s in pairs]),
+        "others_on_core": _spread([r["others_on_core"] for r in runs]),
+        "runs": runs,
+        "checks": checks,
+    }
+
+
+def _median(runs: list[dict[str, Any]], key: str) -> float:
+    return round(float(statistics.median(r[key] for r in runs)), 3)
+
+
 # --- without HTTP -------------------------------------------------------------------
 
 
@@ -485,6 +618,7 @@ def _meta(plan: Plan, short: bool) -> dict[str, Any]:
         "h11",
         "twilio",
         "sqlalchemy",
+        "psycopg",
         "python-multipart",
         "ruamel.yaml",
         "pydantic",
@@ -541,6 +675,15 @@ def _summary(results: dict[str, Any]) -> str:
         f"latency /voice at {lat['rate']:.0f}/s: p99 engine {lat['engine']['median']:.1f} ms,"
         f" hand {lat['hand']['median']:.1f} ms, ratio {lat['engine_vs_hand']['median']:.2f}"
     )
+    pg = results["postgres"]
+    if pg.get("rps"):
+        lines.append(
+            f"voice on PostgreSQL {pg['rps']:.0f} req/s, {pg['vs_sqlite']['median']:.2f} of"
+            f" SQLite's ({pg['vs_sqlite']['min']:.2f}-{pg['vs_sqlite']['max']:.2f});"
+            f" cpu us engine {pg['cpu_us']:.0f} + PostgreSQL {pg['db_cpu_us']:.0f}"
+        )
+    else:
+        lines.append(f"voice on PostgreSQL: {pg.get('skipped') or pg['checks']}")
     lines.append(f"flows: {json.dumps(results['flow_loading'])}")
     lines.append(f"simulator: {json.dumps(results['simulator'])}")
     lines.append(f"checks: {json.dumps(results['checks'])}; {results['wall_seconds']} s")

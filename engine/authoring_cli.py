@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
+from engine._help import HelpFormatter
 from engine.dsl.flow import Flow
 from engine.errors import ConfigError
 from engine.schema import schema_text
@@ -32,7 +33,7 @@ def add_authoring_commands(
     """Register `schedule` and `schema`."""
     schedule = commands.add_parser(
         "schedule", help="print which trigger applies when, DST changes and holidays marked",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     schedule.add_argument("flow", metavar="FLOW", help="a flow id, a file path, or a line number")
     schedule.add_argument("--from", dest="first", metavar="DATE",

@@ -18,7 +18,7 @@ from typing import Any
 from engine.dsl.loader import load_text
 from engine.errors import FlowError, Problem
 from engine.flows.registry import FlowSet, flow_files
-from engine.lint import CopyReport, lint
+from engine.lint import CopyReport, lint, missing_audio
 
 __all__ = ["FileReport", "check", "files_to_check", "render", "report_json"]
 
@@ -48,8 +48,14 @@ def files_to_check(given: Sequence[Path], default: Path) -> list[Path]:
     return paths
 
 
-def check(paths: Iterable[Path], today: date | None = None) -> list[FileReport]:
-    """Compile `paths` together (two files may not claim one line), lint those that compile."""
+def check(
+    paths: Iterable[Path], today: date | None = None, greetings: Path | None = None
+) -> list[FileReport]:
+    """Compile `paths` together (two files may not claim one line), lint those that compile.
+
+    With `greetings` (the folder the engine serves audio from), a `play` of a file that is
+    not in it is an error (`missing-audio`).
+    """
     paths = list(paths)
     flows = FlowSet.of(paths)
     reports = []
@@ -60,8 +66,10 @@ def check(paths: Iterable[Path], today: date | None = None) -> list[FileReport]:
         if error is not None:
             report.problems = list(error.problems)
         elif flow is not None:
-            positions = load_text(path.read_text(encoding="utf-8"), str(path)).positions
-            report.problems, report.copy = lint(flow, positions, today)
+            loaded = load_text(path.read_text(encoding="utf-8"), str(path))
+            report.problems, report.copy = lint(flow, loaded.positions, today)
+            if greetings is not None:
+                report.problems = sorted([*report.problems, *missing_audio(loaded, greetings)])
         reports.append(report)
     return reports
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from typing import TypeVar
 
+from engine._help import HelpFormatter
 from engine.dsl.compiler import compile_file
 from engine.dsl.flow import Flow
 from engine.errors import ConfigError, FlowError
@@ -57,11 +58,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ringback",
         description="Answer a business's calls from YAML flows and text every caller it missed.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
-    parser.add_argument("--flows", type=Path, help="folder of flow files (RINGBACK_FLOWS)")
-    parser.add_argument("--greetings", type=Path, help="folder of greeting audio (RINGBACK_GREETINGS)")
-    parser.add_argument("--db", help="the store, as a SQLAlchemy URL (RINGBACK_DB)")
+    parser.add_argument("--flows", type=Path,
+                        help="folder of flow files (RINGBACK_FLOWS; default: ./flows)")
+    parser.add_argument("--greetings", type=Path,
+                        help="folder of greeting audio (RINGBACK_GREETINGS; default: ./greetings)")
+    parser.add_argument("--db", help="the store, as a SQLAlchemy URL "
+                                     "(RINGBACK_DB; default: sqlite:///ringback.db)")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     _serve_parser(commands)
     _simulate_parser(commands)
@@ -83,7 +87,7 @@ def _settings(args: argparse.Namespace, **more: Any) -> Settings:
 def _serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = commands.add_parser(
         "serve", help="run the engine under uvicorn",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=_port, default=8000, help="port to listen on")
@@ -92,7 +96,7 @@ def _serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     serve.add_argument(
         "--forwarded-allow-ips",
         help="comma-separated proxy addresses or networks whose X-Forwarded-Proto and "
-        "X-Forwarded-Host are believed, or * (FORWARDED_ALLOW_IPS; default 127.0.0.1)",
+        "X-Forwarded-Host are believed, or * (FORWARDED_ALLOW_IPS; default: 127.0.0.1)",
     )
     serve.add_argument(
         "--log-format", choices=("text", "json"), default="text",
@@ -201,7 +205,7 @@ def _logging(level: str, form: str = "text") -> None:
 def _simulate_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sim = commands.add_parser(
         "simulate", help="run one call through a flow, as Twilio would, and print what happened",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     sim.add_argument("flow", metavar="FLOW", help="a flow id, a file path, or a line number")
     sim.add_argument("--from", dest="caller", default=DEFAULT_CALLER,
@@ -273,7 +277,7 @@ def _find_flow(settings: Settings, name: str, remote: bool = False) -> Flow | No
 def _test_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     test = commands.add_parser(
         "test", help="run flow test files (*.test.yaml) and report N passed, N failed",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     test.add_argument("paths", nargs="*", metavar="PATH",
                       help="test files or folders (default: the tests folder of the flows)")
@@ -292,7 +296,7 @@ def _test(args: argparse.Namespace) -> int:
 def _check_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     check = commands.add_parser(
         "check", help="validate and lint flow files; exit 1 on any error, 0 with warnings only",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     check.add_argument("paths", nargs="*", metavar="PATH", help="flow files or folders (default: the flows folder)")
     check.add_argument("--json", action="store_true", help="print one JSON object")
@@ -303,7 +307,8 @@ def _check(args: argparse.Namespace) -> int:
     from engine.check import check, files_to_check, render, report_json
 
     settings = _settings(args)
-    reports = check(files_to_check([Path(p) for p in args.paths], settings.flows))
+    paths = files_to_check([Path(p) for p in args.paths], settings.flows)
+    reports = check(paths, greetings=settings.greetings)
     result = report_json(reports)
     print(json.dumps(result, indent=2, ensure_ascii=False) if args.json else render(reports))
     return 1 if result["errors"] else 0

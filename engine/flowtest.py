@@ -161,8 +161,9 @@ def _read(path: Path, settings: Settings) -> _File:
     except FlowError as error:
         file.problems, file.broken = list(error.problems), 1
         return file
-    except OSError as exc:
-        file.problems, file.broken = [Problem(1, 1, str(path), "unreadable", str(exc))], 1
+    except (OSError, UnicodeDecodeError) as exc:
+        message = f"cannot read the test file: {exc}"
+        file.problems, file.broken = [Problem(1, 1, str(path), "unreadable", message)], 1
         return file
     _read_file(loaded, path, settings, file)
     return file
@@ -173,6 +174,7 @@ def _read_file(loaded: Loaded, path: Path, settings: Settings, file: _File) -> N
     if not isinstance(data, dict):
         _problem(file, loaded, (), "not-a-mapping",
                  "a flow test file is a mapping with the keys flow and cases")
+        file.broken = 1  # an empty file, or a list: nothing could be run, which is a failure
         return
     _unknown_keys(file, loaded, (), data, FILE_KEYS, "the test file")
     cases = data.get("cases")

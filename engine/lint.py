@@ -16,17 +16,21 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from pathlib import Path as FilePath
+from typing import Any
 from urllib.parse import urlsplit
 
 from engine.dsl import model as m
 from engine.dsl.flow import FALLBACKS, Flow
-from engine.dsl.loader import Path, Positions
+from engine.dsl.loader import Loaded, Path, Positions
+from engine.dsl.names import walk_steps
+from engine.dsl.problems import suggest
 from engine.errors import Problem, Severity
 from engine.phone import accepts_alphanumeric_sender, is_alphanumeric_sender, region_of
 from engine.sms.copy import Template
 from engine.sms.segments import Measure, measure
 
-__all__ = ["RULES", "SAMPLE", "CopyReport", "lint"]
+__all__ = ["RULES", "SAMPLE", "CopyReport", "lint", "missing_audio"]
 
 RULES: Mapping[str, tuple[Severity, str]] = {
     "copy-segments": ("warning", "copy longer than one segment"),
@@ -38,6 +42,8 @@ RULES: Mapping[str, tuple[Severity, str]] = {
     "copy-price": ("warning", "copy quoting a price"),
     "copy-invites-reply": ("warning", "copy inviting a reply no alphanumeric sender can get"),
     "copy-render": ("error", "copy that fails when filled in with sample values"),
+    "copy-too-long": ("error", "copy over Twilio's 1600-character limit for one message"),
+    "missing-audio": ("error", "a play of a file that is not in the greetings folder"),
     "sender-refused": ("error", "an alphanumeric sender on a line in a country that refuses one"),
     "dial-voicemail": ("warning", "a dial of 25 s or more without screen"),
     "unhandled-trigger": ("warning", "a trigger the flow reaches but does not handle"),
@@ -55,23 +61,38 @@ SAMPLE: Mapping[str, str] = {
 """The longest likely value of each copy variable; `business` and `line` are the flow's."""
 
 VOICEMAIL_SECONDS = 25
+TWILIO_BODY_LIMIT = 1600  # Twilio refuses a longer body (error 21617): the text never goes
 SCHEDULE_DAYS = 366
 
 _LINK = re.compile(r"(?:https?://|www\.)[^\s<>\"']+", re.IGNORECASE)
 _PROMISE = re.compile(
-    r"\b(?:call|ring|phone|text|get|getting|reply|respond|contact|back to)\b[^.!?\n]{0,40}?"
+    r"\b(?:call|ring|phone|text|get|getting|reply|respond|answer|contact|back to)\b"
+    r"[^.!?\n]{0,40}?"
     r"(?:\b(?:in|within)\s+(?:the\s+next\s+)?(?:\d+|a|an|one|two|few)\s*"
     r"(?:-\s*\d+\s*)?(?:min|mins|minutes?|hours?|hrs?|h|days?)\b"
-    r"|\bwithin the hour\b|\b(?:right away|straight away|immediately|asap)\b)",
+    r"|\bwithin the hour\b|\b(?:right away|straight away|immediately|asap)\b)"
+    # A time of day is a deadline whoever keeps it: "ready by 5pm", "by 17:00", "by noon".
+    r"|\bby\s+(?:\d{1,2}(?:[:.]\d{2})?\s*(?:am|pm)\b|\d{1,2}:\d{2}\b"
+    r"|noon\b|midday\b|tonight\b|(?:the\s+)?end\s+of\s+(?:the\s+)?day\b)",
     re.IGNORECASE,
 )
+_AMOUNT = r"\d+(?:[ .,]\d{3})*(?:[.,]\d+)?"
+_CURRENCY = r"(?:zł|pln|eur|usd|gbp|chf|euros?|dollars?|pounds?)"
 _PRICE = re.compile(
-    r"(?:[$€£¥]\s?\d)"
-    r"|(?:\d(?:[.,]\d+)?\s?(?:€|\$|£|zł|pln|eur|usd|gbp|chf|euros?|dollars?|pounds?)(?!\w))",
+    # The whole amount: "50 PLN", "$49", "€15", "EUR 15", "1,299.00 zł".
+    rf"[$€£¥]\s?{_AMOUNT}"
+    rf"|(?<![\w.,]){_AMOUNT}\s?(?:[€$£]|{_CURRENCY}(?!\w))"
+    rf"|(?<!\w){_CURRENCY}\s?{_AMOUNT}",
     re.IGNORECASE,
 )
 _REPLY = re.compile(
     r"\b(?:reply|replies|respond|text us|text back|send us a text|answer this)\b", re.IGNORECASE
+)
+# "we will reply today" tells what the business does; it invites nothing. A reply word right
+# after one of these is the business speaking of itself.
+_OWN_ACTION = re.compile(
+    r"(?:\b(?:we|i|they|will|would|shall|can|cannot|can't|may)|['’]ll)\s+$",
+    re.IGNORECASE,
 )
 
 
@@ -158,7 +179,7 @@ def _sample(flow: Flow) -> dict[str, str]:
 def _copy_problems(
     flow: Flow, at: _Where, copy: _Copy, text: str, size: Measure
 ) -> list[Problem]:
-    found = [_ucs2(at, copy, size), _segments(at, copy, size)]
+    found = [_ucs2(at, copy, size), _segments(at, copy, size), _too_long(at, copy, text)]
     found += [_content(at, flow, copy, text), _link(at, copy, text)]
     found += [_deadline(at, copy, text), _price(at, copy, text), _invites(at, flow, copy, text)]
     return [problem for problem in found if problem is not None]
@@ -200,6 +221,16 @@ def _segments(at: _Where, copy: _Copy, size: Measure) -> Problem | None:
         f"characters with the longest likely values); one segment holds {single}: shorten it"
     )
     return at(copy.where, "copy-segments", message)
+
+
+def _too_long(at: _Where, copy: _Copy, text: str) -> Problem | None:
+    if len(text) <= TWILIO_BODY_LIMIT:
+        return None
+    message = (
+        f"{copy.label} is {len(text)} characters with the longest likely values; Twilio "
+        f"refuses a text over {TWILIO_BODY_LIMIT} and it would never be sent: shorten it"
+    )
+    return at(copy.where, "copy-too-long", message)
 
 
 def _content(at: _Where, flow: Flow, copy: _Copy, text: str) -> Problem | None:
@@ -261,7 +292,8 @@ def _invites(at: _Where, flow: Flow, copy: _Copy, text: str) -> Problem | None:
     sender = flow.sms.sender
     if sender is None or not is_alphanumeric_sender(sender):
         return None
-    match = _REPLY.search(text)
+    invitations = (m for m in _REPLY.finditer(text) if not _OWN_ACTION.search(text[: m.start()]))
+    match = next(invitations, None)
     if match is None:
         return None
     message = (
@@ -269,6 +301,54 @@ def _invites(at: _Where, flow: Flow, copy: _Copy, text: str) -> Problem | None:
         "alphanumeric ID that cannot receive one: link a form, or send from a number"
     )
     return at(copy.where, "copy-invites-reply", message)
+
+
+# --- audio ---------------------------------------------------------------------------
+
+
+def missing_audio(loaded: Loaded, folder: FilePath) -> list[Problem]:
+    """Every `play` of a file that is not in the greetings folder, at the file's name.
+
+    The compiler does not know the folder (a flow is the same wherever it is served), but
+    Twilio fetches the file from the engine's `/greetings/`: a name not there is a 404 on
+    the phone, so `check`, which knows the folder, makes it an error.
+    """
+    present = sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    problems = []
+    for where, name in _plays(loaded.data):
+        if "://" in name or name in present:
+            continue
+        hint = suggest(name, present) or (
+            f" (it holds {', '.join(present)})" if present else " (it has no files)"
+        )
+        message = (
+            f"play '{name}' is not in the greetings folder {folder}{hint}; add the file, or "
+            "point RINGBACK_GREETINGS (--greetings) at the folder that has it"
+        )
+        line, column = loaded.positions.of(where)
+        problems.append(Problem(line, column, loaded.path, "missing-audio", message,
+                                source=loaded.positions.line_text(line)))
+    return sorted(problems)
+
+
+def _plays(data: Any) -> Iterator[tuple[Path, str]]:
+    """Each audio file named: in greetings, in `play` steps, in menu prompts."""
+    greetings = data.get("greetings") if isinstance(data, dict) else None
+    for name, greeting in greetings.items() if isinstance(greetings, dict) else ():
+        if isinstance(greeting, dict) and isinstance(greeting.get("play"), str):
+            yield ("greetings", str(name), "play"), greeting["play"]
+    for where, step in walk_steps(data):
+        if not (isinstance(step, dict) and len(step) == 1):
+            continue
+        name, value = next(iter(step.items()))
+        if name == "menu" and isinstance(value, dict) and isinstance(value.get("prompt"), dict):
+            where, name, value = (*where, "menu", "prompt"), "play", value["prompt"].get("play")
+        if name != "play":
+            continue
+        if isinstance(value, str):
+            yield (*where, "play"), value
+        elif isinstance(value, dict) and isinstance(value.get("audio"), str):
+            yield (*where, "play", "audio"), value["audio"]
 
 
 # --- sender and dials ------------------------------------------------------------------

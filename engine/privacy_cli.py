@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from engine._help import HelpFormatter
 from engine.errors import ConfigError
 from engine.phone import PhoneNumberError, to_e164
 from engine.privacy import Recordings, export, forget
@@ -29,13 +30,13 @@ def add_privacy_commands(commands: Any, settings_of: SettingsOf) -> None:
     """Add `export` and `forget` to the `ringback` command line."""
     exporter = commands.add_parser(
         "export", help="print everything kept about one caller, as JSON",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     exporter.add_argument("caller", metavar="CALLER", help="the caller's number, e.g. +48601111222")
     exporter.set_defaults(run=lambda args: _export(args, settings_of(args)))
     eraser = commands.add_parser(
         "forget", help="erase one caller everywhere, except the opt-out list",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     eraser.add_argument("caller", metavar="CALLER", help="the caller's number, e.g. +48601111222")
     eraser.add_argument("--json", action="store_true", help="print what was erased as JSON")

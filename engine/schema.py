@@ -36,6 +36,9 @@ TOP_LEVEL = {
     "on": "Trigger (open, busy, missed, failed, out_of_hours, weekend, holiday) → steps.",
 }
 
+NUMBER: dict[str, Any] = {"type": ["string", "integer"]}
+FLAG: list[dict[str, Any]] = [{"type": "null"}, {"const": True}]
+
 STEPS: dict[str, tuple[str, list[dict[str, Any]]]] = {
     "say": ("Speak a text (<Say>).", [{"type": "string"}]),
     "play": ("Play a file from greetings/ or an https:// URL (<Play>).", [{"type": "string"}]),
@@ -43,13 +46,13 @@ STEPS: dict[str, tuple[str, list[dict[str, Any]]]] = {
     "pause": ("Silence for 1 to 600 seconds (<Pause>).", []),
     "dial": (
         "Ring the business (<Dial>): a number, a list rung at once, or options.",
-        [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+        [NUMBER, {"type": "array", "items": NUMBER}],
     ),
     "sms": ("Send a follow-up text: a name from sms.copy, or inline text.", [{"type": "string"}]),
-    "voicemail": ("Take a voicemail (<Record>).", [{"type": "null"}]),
+    "voicemail": ("Take a voicemail (<Record>).", FLAG),
     "menu": ("Ask for one key (<Gather>) and run that option's steps.", []),
     "goto": ("Continue with another trigger's steps.", []),
-    "hangup": ("End the call (<Hangup>).", [{"type": "null"}]),
+    "hangup": ("End the call (<Hangup>).", FLAG),
     "reject": ("Refuse the call unanswered (<Reject>); only as a trigger's first step.", []),
 }
 
@@ -63,9 +66,10 @@ def flow_schema() -> dict[str, Any]:
     for name, (text, shorthands) in STEPS.items():
         step = definitions[f"{name.capitalize()}Step"]
         step["description"] = text
+        written = step["properties"][name]
         if shorthands:
-            written = step["properties"][name]
-            step["properties"][name] = {"anyOf": [written, *list(shorthands)]}
+            written = {"anyOf": [written, *list(shorthands)]}
+        step["properties"][name] = {**written, "description": text}
     _allow_bare_steps(schema)
     _allow_shorthands(definitions)
     _one_or_many(schema["properties"]["line"])
@@ -94,7 +98,7 @@ def _allow_shorthands(definitions: dict[str, Any]) -> None:
 def _one_or_many(prop: dict[str, Any]) -> None:
     """A list of numbers may also be written as one number."""
     listed = {k: prop.pop(k) for k in ("type", "items", "minItems", "maxItems") if k in prop}
-    prop["anyOf"] = [{"type": "string"}, listed]
+    prop["anyOf"] = [listed["items"], listed]
 
 
 def schema_text() -> str:

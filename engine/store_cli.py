@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from engine._help import HelpFormatter
 from engine.errors import ConfigError
 from engine.settings import Settings
 from engine.store import Store, StoreUnavailable
@@ -28,7 +29,7 @@ def add_store_commands(commands: Any, settings_of: SettingsOf) -> None:
     """Add `migrate` to the `ringback` command line."""
     migrate = commands.add_parser(
         "migrate", help="create or upgrade the store's schema (RINGBACK_DB) to this engine's",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     migrate.set_defaults(run=lambda args: _migrate(settings_of(args)))
 

@@ -40,6 +40,23 @@ def test_every_kind_of_author_error_has_a_golden_file() -> None:
         "duplicate-key", "day-twice", "bad-time", "bad-day", "bad-country", "bad-region",
         "bad-timezone", "missing-timezone", "bad-digit", "bad-outcome", "not-a-mapping",
         "bad-duration", "bad-screen", "bad-max-calls", "bad-time-limit", "bad-prompt",
-        "bad-menu-timeout", "bad-to",
+        "bad-menu-timeout", "bad-to", "bad-yaml-value", "yaml-too-large",
     }
     assert {code for code in codes if f"[{code}]" not in reports} == set()
+
+
+def test_the_readmes_sample_error_is_what_check_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    intro = "`ringback check flows/salon-belle.yaml` prints:\n\n```\n"
+    sample = readme.split(intro, 1)[1].split("```", 1)[0]
+    (tmp_path / "flows").mkdir()
+    shipped = (REPO / "flows" / "salon-belle.yaml").read_text(encoding="utf-8")
+    assert shipped.count("timeout: 20\n") == 1
+    edited = shipped.replace("timeout: 20\n", "timeout: 2\n")
+    (tmp_path / "flows" / "salon-belle.yaml").write_text(edited, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["--greetings", str(REPO / "greetings"), "check", "flows/salon-belle.yaml"]) == 1
+    assert capsys.readouterr().out == sample

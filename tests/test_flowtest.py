@@ -216,3 +216,25 @@ def test_what_the_call_did_not_show_is_a_mismatch(
     expect: dict[str, object], mismatch: Mismatch
 ) -> None:
     assert check(expect, CALL, "PL") == [mismatch]
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [
+        pytest.param(b"", "not-a-mapping", id="an empty file"),
+        pytest.param(b"- flow: salon-belle\n", "not-a-mapping", id="a list"),
+        pytest.param(b"flow: caf\xe9\n", "unreadable", id="not UTF-8"),
+    ],
+)
+def test_a_test_file_that_cannot_be_read_is_a_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, code: str
+) -> None:
+    path = tmp_path / "broken.test.yaml"
+    path.write_bytes(content)
+
+    exit_code = ringback_test(path)
+
+    out = capsys.readouterr().out.splitlines()
+    assert f"[{code}]" in out[0]
+    assert out[-1] == "0 passed, 1 failed"
+    assert exit_code == 1

@@ -8,6 +8,7 @@ severities from the issue's list of rules.
 from __future__ import annotations
 
 import json
+import time
 from datetime import date
 from pathlib import Path
 
@@ -258,3 +259,108 @@ def test_copy_that_fails_when_filled_in_is_an_error(tmp_path: Path) -> None:
         ("copy-render", "error", 7)
     ]
     assert report.copy == []
+
+
+@pytest.mark.parametrize(
+    ("copy", "quoted"),
+    [
+        pytest.param("Salon Belle: a trim from 50 PLN. https://belle.example/book", "50 PLN",
+                     id="zloty after a two-digit amount"),
+        pytest.param("Salon Belle: a trim for $49. https://belle.example/book", "$49",
+                     id="dollars before a two-digit amount"),
+        pytest.param("Salon Belle: a trim for €15. https://belle.example/book", "€15",
+                     id="euro sign before the amount"),
+        pytest.param("Salon Belle: a trim for EUR 15. https://belle.example/book", "EUR 15",
+                     id="a currency code before the amount"),
+    ],
+)
+def test_a_price_is_quoted_whole(tmp_path: Path, copy: str, quoted: str) -> None:
+    [report] = check([with_copy(tmp_path, copy)], TODAY)
+    [problem] = [p for p in report.problems if p.code == "copy-price"]
+    assert f"quotes a price ('{quoted}')" in problem.message
+
+
+@pytest.mark.parametrize(
+    "copy",
+    [
+        pytest.param("Salon Belle: we answer within 1 hour. https://belle.example/book",
+                     id="answer within an hour"),
+        pytest.param("Salon Belle: we will call you back by 5pm. https://belle.example/book",
+                     id="by a time of day"),
+    ],
+)
+def test_more_deadlines_are_caught(tmp_path: Path, copy: str) -> None:
+    assert codes(with_copy(tmp_path, copy)) == ["copy-deadline"]
+
+
+def test_the_business_saying_it_will_reply_invites_nothing(tmp_path: Path) -> None:
+    copy = "Salon Belle: we will reply today. Book: https://belle.example/book"
+    assert codes(with_copy(tmp_path, copy, sms="  sender: SalonBelle\n")) == []
+
+
+def test_copy_over_twilios_limit_is_an_error_of_its_own(tmp_path: Path) -> None:
+    # 1601 characters: Twilio refuses any body over 1600.
+    copy = GOOD_COPY + " " + "x" * (1600 - len(GOOD_COPY))
+    assert len(copy) == 1601
+    assert codes(with_copy(tmp_path, copy)) == ["copy-segments", "copy-too-long"]
+    assert RULES["copy-too-long"][0] == "error"
+    fits = GOOD_COPY + " " + "x" * (1599 - len(GOOD_COPY))
+    assert codes(with_copy(tmp_path, fits)) == ["copy-segments"]
+
+
+def test_audio_missing_from_the_greetings_folder_is_an_error_at_its_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "greetings"
+    folder.mkdir()
+    (folder / "welcome.wav").write_bytes(b"RIFF")
+    body = (
+        "greetings:\n"
+        "  welcome: {play: welcome.wav}\n"
+        "  closed: {play: missing.wav}\n"
+        "on:\n"
+        "  open:\n"
+        "    - greeting: welcome\n"
+        "    - play: missing.wav\n"
+        "    - hangup\n"
+    )
+    path = flow(tmp_path, body)
+
+    [report] = check([path], TODAY, greetings=folder)
+    # HEAD is 4 lines: `closed: {play: missing.wav}` is line 7, the name at column 18;
+    # `    - play: missing.wav` is line 11, the name at column 13.
+    found = [(p.line, p.column, p.code, p.severity) for p in report.problems]
+    assert found == [(7, 18, "missing-audio", "error"), (11, 13, "missing-audio", "error")]
+    assert codes(path) == []  # the compiler, knowing no folder, accepts the file
+
+    assert main(["--greetings", str(folder), "check", str(path)]) == 1
+    assert "play 'missing.wav' is not in the greetings folder" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("copy", "message"),
+    [
+        pytest.param("Salon Belle {{ 9**999999999 }} https://belle.example/book",
+                     "raises a number to a power with '**'", id="a power Jinja would compute"),
+        pytest.param("Salon Belle {{ " + "9" * 5000 + " }} https://belle.example/book",
+                     "cannot be compiled as a template: Exceeds the limit",
+                     id="a number too long to read"),
+    ],
+)
+def test_copy_jinja_cannot_compile_is_refused_at_load_and_fast(
+    tmp_path: Path, copy: str, message: str
+) -> None:
+    started = time.monotonic()
+    [report] = check([with_copy(tmp_path, copy)], TODAY)
+    assert time.monotonic() - started < 5
+    [problem] = report.problems
+    assert (problem.code, problem.line, problem.column) == ("bad-copy", 7, 13)
+    assert message in problem.message
+
+
+def test_copy_cannot_repeat_a_text_past_one_message(tmp_path: Path) -> None:
+    # Not folded when the flow loads (it would take the memory of the engine), refused
+    # when filled in: check reports it, and a call would skip the text, not crash.
+    copy = "Salon Belle {{ 'x' * 9999999999 }} https://belle.example/book"
+    [report] = check([with_copy(tmp_path, copy)], TODAY)
+    assert [(p.code, p.severity) for p in report.problems] == [("copy-render", "error")]

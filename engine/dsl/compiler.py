@@ -46,7 +46,8 @@ def compile_file(path: FilePath | str) -> Flow:
         return compile_text(text, str(path), flow_id=file.name.removesuffix(".yaml"))
     except FlowError:
         raise
-    except Exception as exc:  # noqa: BLE001 - one bad file must never stop the others loading
+    # A compiler bug, not the author's: still one bad file must never stop the rest loading.
+    except Exception as exc:  # noqa: BLE001  # pragma: no cover
         message = f"the flow could not be compiled: {type(exc).__name__}: {exc}"
         raise FlowError(str(path), [Problem(1, 1, str(path), "compile-failed", message)]) from None
 
@@ -99,7 +100,18 @@ def link(loaded: Loaded, flow: m.FlowModel, flow_id: str, digest: str) -> Flow:
         digest=digest,
         actions=actions,
         sequences=sequences,
+        line_at=_line_at(loaded, flow),
     )
+
+
+def _line_at(loaded: Loaded, flow: m.FlowModel) -> dict[str, tuple[int, int, str]]:
+    """Where each number of `line:` is written (a list's entries each at their own place)."""
+    listed = isinstance(loaded.data.get("line"), list)
+    found: dict[str, tuple[int, int, str]] = {}
+    for index, number in enumerate(flow.line):
+        line, column = loaded.positions.of(("line", index) if listed else ("line",))
+        found.setdefault(number, (line, column, loaded.positions.line_text(line)))
+    return found
 
 
 # --- linking a valid model -------------------------------------------------------------

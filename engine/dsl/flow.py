@@ -59,6 +59,9 @@ class Flow:
     digest: str
     actions: Mapping[str, Action] = field(default_factory=dict)
     sequences: Mapping[str, tuple[Action, ...]] = field(default_factory=dict)
+    # Where each of `lines` is written: E.164 → (line, column, the author's line), so that
+    # a number two files claim is pointed at in each file.
+    line_at: Mapping[str, tuple[int, int, str]] = field(default_factory=dict)
 
     def after(self, key: str) -> tuple[Action, ...]:
         """The steps that follow the step `key` in its own list, `goto` followed.

@@ -29,6 +29,7 @@ from pydantic import (
     Field,
     Tag,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -84,8 +85,11 @@ def whole_number(code: str, low: int, high: int, unit: str = "seconds") -> Any:
             raise _fail(code, f"must be between {low} and {high} {unit}, got {number}")
         return number
 
-    schema: dict[str, Any] = {"type": "integer", "minimum": low, "maximum": high}
-    return Annotated[int, BeforeValidator(check), Field(json_schema_extra=schema)]
+    schema: dict[str, Any] = {"anyOf": [
+        {"type": "integer", "minimum": low, "maximum": high},
+        {"type": "string", "pattern": r"^\s*\d+\s*$", "description": "a quoted number"},
+    ]}
+    return Annotated[int, BeforeValidator(check), WithJsonSchema(schema)]
 
 
 def _phone(value: Any, info: ValidationInfo) -> str:
@@ -104,7 +108,10 @@ def _text(value: Any) -> str:
     return value
 
 
-Phone = Annotated[str, BeforeValidator(_phone)]
+# A number may be written unquoted (`to: 601234567`): YAML reads it as an integer.
+Phone = Annotated[
+    str, BeforeValidator(_phone), WithJsonSchema({"type": ["string", "integer"]})
+]
 Text = Annotated[str, BeforeValidator(_text)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")]
 
@@ -129,10 +136,12 @@ def _widen(field: str) -> Callable[[Any], Any]:
 
 
 class SayOptions(Strict):
-    text: Text
-    voice: str | None = None
-    language: str | None = None
-    loop: whole_number("bad-loop", 0, 1000, "times") = 1  # type: ignore[valid-type]
+    text: Text = Field(description="the text Twilio speaks")
+    voice: str | None = Field(default=None, description="a Twilio voice, e.g. Polly.Ewa")
+    language: str | None = Field(default=None, description="the language spoken, e.g. pl-PL")
+    loop: whole_number("bad-loop", 0, 1000, "times") = Field(  # type: ignore[valid-type]
+        default=1, description="how many times to say it; 0 repeats until the call moves on"
+    )
 
 
 def _private_host(url: str) -> bool:
@@ -149,7 +158,9 @@ def _private_host(url: str) -> bool:
 
 class PlayOptions(Strict):
     audio: Text = Field(description="a file in the greetings folder or an https:// URL")
-    loop: whole_number("bad-loop", 0, 1000, "times") = 1  # type: ignore[valid-type]
+    loop: whole_number("bad-loop", 0, 1000, "times") = Field(  # type: ignore[valid-type]
+        default=1, description="how many times to play it; 0 repeats until the call moves on"
+    )
 
     @field_validator("audio")
     @classmethod
@@ -173,11 +184,15 @@ class PlayOptions(Strict):
 class Greeting(Strict):
     """A named greeting: a `say` (with its voice) or a `play`."""
 
-    say: Text | None = None
-    play: Text | None = None
-    voice: str | None = None
-    language: str | None = None
-    loop: whole_number("bad-loop", 0, 1000, "times") = 1  # type: ignore[valid-type]
+    say: Text | None = Field(default=None, description="the text spoken (or give play)")
+    play: Text | None = Field(
+        default=None, description="a file in the greetings folder or an https:// URL (or say)"
+    )
+    voice: str | None = Field(default=None, description="a Twilio voice for say, e.g. Polly.Ewa")
+    language: str | None = Field(default=None, description="the language of say, e.g. pl-PL")
+    loop: whole_number("bad-loop", 0, 1000, "times") = Field(  # type: ignore[valid-type]
+        default=1, description="how many times to say or play it"
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> Greeting:
@@ -260,9 +275,11 @@ class DialOptions(Strict):
 
 
 class SmsOptions(Strict):
-    copy_: Name | None = Field(default=None, alias="copy")
-    text: Text | None = None
-    to: Phone | None = None
+    copy_: Name | None = Field(
+        default=None, alias="copy", description="a name from sms.copy (or give text)"
+    )
+    text: Text | None = Field(default=None, description="the copy itself, a template (or copy)")
+    to: Phone | None = Field(default=None, description="who gets the text; default: the caller")
 
     @model_validator(mode="after")
     def _one_body(self) -> SmsOptions:
@@ -280,9 +297,11 @@ def _sms_shorthand(value: Any) -> Any:
 
 
 class VoicemailOptions(Strict):
-    max_length: whole_number("bad-max-length", 2, 3600) = 120  # type: ignore[valid-type]
-    beep: bool = True
-    transcribe: bool = False
+    max_length: whole_number("bad-max-length", 2, 3600) = Field(  # type: ignore[valid-type]
+        default=120, description="the longest message, in seconds"
+    )
+    beep: bool = Field(default=True, description="beep before recording")
+    transcribe: bool = Field(default=False, description="ask Twilio for a transcription")
 
 
 def _flag_step(value: Any) -> Any:
@@ -420,8 +439,10 @@ for _model in (DialOptions, DialStep, MenuOptions, MenuStep):
 
 
 class Holidays(Strict):
-    country: str | None = None
-    dates: list[date] = []
+    country: str | None = Field(
+        default=None, description="public holidays of a country (PL) or subdivision (US-CA)"
+    )
+    dates: list[date] = Field(default=[], description="extra closed days, e.g. [2026-12-24]")
 
 
 DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
@@ -440,12 +461,31 @@ def _duration(value: Any) -> int:
     return int(match.group(1)) * unit
 
 
+DURATION_SCHEMA: dict[str, Any] = {"anyOf": [
+    {"const": 0},
+    {"type": "string", "pattern": r"^(0|\s*\d+\s*[smhd]\s*)$"},
+]}
+
+
 class SmsSettings(Strict):
-    sender: str | None = None
-    cooldown: Annotated[int, BeforeValidator(_duration)] = 12 * 3600
-    send_to: Literal["mobile", "any"] = "mobile"
-    copy_: dict[Name, Text] = Field(default={}, alias="copy")
-    reply: Text | None = None
+    sender: Annotated[str | None, WithJsonSchema({"type": ["string", "integer"]})] = Field(
+        default=None,
+        description="an alphanumeric sender ID (1 to 11 letters, digits, spaces) or a number; "
+        "default: the line itself",
+    )
+    cooldown: Annotated[int, BeforeValidator(_duration), WithJsonSchema(DURATION_SCHEMA)] = Field(
+        default=12 * 3600,
+        description="one follow-up per caller and line in this window: 30m, 12h, 2d; 0 is off",
+    )
+    send_to: Literal["mobile", "any"] = Field(
+        default="mobile", description="mobile skips fixed lines; any texts every number"
+    )
+    copy_: dict[Name, Text] = Field(
+        default={}, alias="copy", description="named message bodies (Jinja), used by sms steps"
+    )
+    reply: Text | None = Field(
+        default=None, description="copy sent back once to a caller who replies"
+    )
 
     @field_validator("sender", mode="before")
     @classmethod

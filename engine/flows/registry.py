@@ -129,8 +129,9 @@ def _refuse_shared_lines(compiled: dict[str, Flow], refused: dict[str, FlowError
         for flow in flows if len(flows) > 1 else ():
             others = ", ".join(f.path for f in flows if f is not flow)
             message = f"line {line} is also claimed by {others}: a number belongs to one flow"
+            row, column, source = flow.line_at.get(line, (1, 1, ""))
             clashes.setdefault(flow.path, []).append(
-                Problem(1, 1, flow.path, "line-taken", message)
+                Problem(row, column, flow.path, "line-taken", message, source=source)
             )
     for path, problems in clashes.items():
         del compiled[path]

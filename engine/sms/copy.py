@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2 import Template as JinjaTemplate
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 __all__ = ["COPY_NAMES", "CopyError", "Template", "compile_copy"]
@@ -34,7 +37,29 @@ def _urlencode(value: object) -> str:
     return quote(str(value), safe="")
 
 
-_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+MAX_REPEATED = 1600  # Twilio's limit for one message's body: no repeat needs to go past it
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, where `*` cannot build a text or a list past MAX_REPEATED.
+
+    Jinja folds constant expressions while it compiles, so `{{ "a" * 10**10 }}` would
+    take the memory (and `**` the time) of the process loading the flow. Intercepted, `*`
+    is not folded but checked when the copy is rendered; `**` is refused at load.
+    """
+
+    intercepted_binops = frozenset({"*"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            sized = [x for x in (left, right) if isinstance(x, (str, list, tuple))]
+            times = [x for x in (left, right) if isinstance(x, int)]
+            if sized and times and len(sized[0]) * times[0] > MAX_REPEATED:
+                raise SecurityError(f"'*' would repeat past {MAX_REPEATED} characters")
+        return super().call_binop(context, operator, left, right)
+
+
+_ENV = _Sandbox(undefined=StrictUndefined, autoescape=False)
 _ENV.filters["urlencode"] = _urlencode
 
 
@@ -58,10 +83,13 @@ def compile_copy(source: str) -> Template:
     """
     try:
         tree = _ENV.parse(source)
+        _refuse_power(tree)
         compiled = _ENV.from_string(source)
     except TemplateSyntaxError as exc:
         raise CopyError(f"is not a valid template: {exc.message}", exc.lineno) from None
-    except Exception as exc:  # noqa: BLE001 - Jinja folds constants such as 9**9999 itself
+    except CopyError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Jinja reads and folds constants itself
         raise CopyError(f"cannot be compiled as a template: {exc}") from None
     names = meta.find_undeclared_variables(tree)
     unknown = sorted(names - set(COPY_NAMES))
@@ -77,6 +105,15 @@ def compile_copy(source: str) -> Template:
             reached[1],
         )
     return Template(source=source, names=frozenset(names), compiled=compiled)
+
+
+def _refuse_power(tree: nodes.Template) -> None:
+    """`**` has no place in a text, and Jinja would compute `9**999999999` at load."""
+    for power in tree.find_all(nodes.Pow):
+        raise CopyError(
+            "raises a number to a power with '**': copy fills in names, it does no arithmetic",
+            power.lineno,
+        )
 
 
 def _reached_into(tree: nodes.Template) -> tuple[str, int] | None:
