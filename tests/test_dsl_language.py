@@ -164,3 +164,15 @@ def test_the_schema_says_what_a_flow_file_is() -> None:
     assert (schema["title"], schema["description"]) == (
         "Ringback flow", "One business line: what callers hear and which text they get."
     )
+
+
+@pytest.mark.parametrize("copy", [
+    pytest.param("{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}",
+                 id="nested loops"),
+    pytest.param("{% macro m() %}x{% endmacro %}{{ m() }}", id="a macro"),
+])
+def test_copy_that_repeats_is_refused_when_the_flow_loads(copy: str) -> None:
+    from engine.sms.copy import CopyError, compile_copy
+
+    with pytest.raises(CopyError, match="nothing that repeats"):
+        compile_copy(copy)

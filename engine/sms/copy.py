@@ -84,6 +84,7 @@ def compile_copy(source: str) -> Template:
     try:
         tree = _ENV.parse(source)
         _refuse_power(tree)
+        _refuse_loops(tree)
         compiled = _ENV.from_string(source)
     except TemplateSyntaxError as exc:
         raise CopyError(f"is not a valid template: {exc.message}", exc.lineno) from None
@@ -113,6 +114,18 @@ def _refuse_power(tree: nodes.Template) -> None:
         raise CopyError(
             "raises a number to a power with '**': copy fills in names, it does no arithmetic",
             power.lineno,
+        )
+
+
+def _refuse_loops(tree: nodes.Template) -> None:
+    """A text names a caller, a time and a link: it has nothing to repeat. A loop or a
+    macro could only make a message longer than any phone takes, and slowly."""
+    for block in tree.find_all((nodes.For, nodes.Macro, nodes.CallBlock)):
+        kind = {nodes.For: "for", nodes.Macro: "macro"}.get(type(block), "call")
+        raise CopyError(
+            f"uses a '{{% {kind} %}}' block: copy fills in names and may use "
+            "{% if %}, nothing that repeats",
+            block.lineno,
         )
 
 
