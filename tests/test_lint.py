@@ -2,7 +2,7 @@
 
 Expected segment counts are worked out from GSM 03.38 and Twilio's segment rules (160/153
 septets, 70/67 UCS-2 units, an extension character never split); expected codes and
-severities from the issue's list of rules.
+severities from the linter's documented list of rules.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The outbox over real HTTP: Twilio's answers sorted, retries bounded, nothing sent twice.
 
-What each answer must lead to is the issue's and twilio.md §4.3's: 429 and 5xx are
+What each answer must lead to follows the Twilio reference (§4.3): 429 and 5xx are
 retried; 21211, 21610, 21612, 21614, 21635 are final and recorded with their code
 (21610 also opts the caller out of the line); a request Twilio may have received but
 never answered is `unknown` and not sent again.

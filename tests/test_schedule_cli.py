@@ -1,4 +1,4 @@
-"""`ringback schedule` and the issue's schedule values, through a compiled flow.
+"""`ringback schedule` and worked schedule values (DST, past midnight), through a compiled flow.
 
 Dates worked out from the calendar and tzdata: in 2026 the US springs forward on Sunday
 8 March (02:00 EST → 03:00 EDT) and falls back on Sunday 1 November (02:00 EDT → 01:00

@@ -397,7 +397,7 @@ def test_audio_it_cannot_read_is_an_error() -> None:
         audio_seconds(b"plain text, not audio")
 
 
-# --- what the issue says the simulator must show ----------------------------------------
+# --- what the simulator must show: the traps a flow author must see ---------------------
 
 
 def test_screened_voicemail_is_missed_with_one_text(tmp_path: Path) -> None:

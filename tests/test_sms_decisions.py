@@ -1,6 +1,6 @@
 """Who gets a text, end to end: webhooks in, requests to the Messages API stand-in out.
 
-Expected values come from the issue and the flow language's table, not from the engine:
+Expected values come from the language's table and the Twilio reference, not the engine:
 a withheld number is `no-caller-id`; a London fixed line (+44 20 …) is `landline`; UK
 (+44 7…) and Australian (+61 4…) mobiles and US numbers (which the numbering plan cannot
 place) are texted; the US refuses alphanumeric senders, the UK accepts them.
