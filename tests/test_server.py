@@ -198,10 +198,10 @@ def test_a_call_in_progress_finishes_on_the_version_it_started_with(
     action = ET.fromstring(engine.post("/voice", incoming(sid)).content).find("Dial").get("action")  # type: ignore[union-attr]
     before = state.flows.by_id["salon-belle"]
 
-    path.write_text(source.replace("We are with a client right now.", "Changed wording."))
+    path.write_text(source.replace("We are on another call right now.", "Changed wording."))
     wait_until(lambda: state.flows.by_id["salon-belle"] is not before)
     root = ET.fromstring(engine.post(action, incoming(sid, DialCallStatus="busy")).content)
-    assert root[0].text.startswith("We are with a client right now.")  # type: ignore[union-attr]
+    assert root[0].text.startswith("We are on another call right now.")  # type: ignore[union-attr]
 
 
 def test_two_files_claiming_one_number_are_both_refused(tmp_path: Path) -> None:

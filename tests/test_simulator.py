@@ -461,7 +461,7 @@ def test_hanging_up_during_a_longer_greeting_is_missed_with_one_text() -> None:
 def test_the_greeting_is_timed_by_the_audio_file() -> None:
     call = play(SALON, outcome="busy")
 
-    busy_say = "We are with a client right now. We have just sent you a text with our booking link."
+    busy_say = "We are on another call right now. We have just sent you a text with our booking link."
     assert call.duration == pytest.approx(WELCOME + len(busy_say.split()) * 0.4)
 
 
@@ -548,7 +548,7 @@ def test_the_json_has_the_spec_s_keys_and_a_fresh_call_sid_each_run() -> None:
     assert len(first.call_sid) == 34 and first.call_sid.startswith("CA")
     assert shown["sms"] == [{
         "to": CALLER, "from": "SalonBelle", "status": "sent", "encoding": "GSM-7",
-        "segments": 1, "body": "Salon Belle: we are with a client right now. "
+        "segments": 1, "body": "Salon Belle: we are on another call right now. "
                                "Book online in a minute: https://belle.example/book",
     }]
 
