@@ -700,3 +700,34 @@ def test_copy_that_breaks_on_one_callers_values_fails_that_text_not_the_call(
     call = asyncio.run(simulate(SETTINGS, flow, script))
     assert call.heard == [{"say": "Hello."}]
     assert [(t["status"], t.get("reason")) for t in call.sms] == [("failed", "copy-error")]
+
+
+GOTO_AND_REPEAT = """\
+line: "+48 22 307 15 04"
+business: Studio Cztery
+region: PL
+sms:
+  cooldown: 0
+  copy:
+    m: "Studio Cztery ({{ trigger }}): book at https://cztery.example/book"
+on:
+  open:
+    - say: "Hello."
+    - goto: missed
+  missed:
+    - sms: m
+    - sms: {copy: m}
+    - say: "Goodbye."
+"""
+
+
+def test_a_goto_moves_the_call_and_a_text_sent_twice_is_a_duplicate(tmp_path: Path) -> None:
+    flow = write_flow(tmp_path, "goto", GOTO_AND_REPEAT)
+    call = play(flow)
+    assert call.trigger == "missed"
+    assert call.heard == [{"say": "Hello."}, {"say": "Goodbye."}]
+    first, second = call.sms
+    assert (first["status"], first["body"]) == (
+        "sent", "Studio Cztery (missed): book at https://cztery.example/book"
+    )
+    assert (second["status"], second["reason"]) == ("skipped", "duplicate")

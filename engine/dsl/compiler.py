@@ -260,9 +260,6 @@ def _from_pydantic(loaded: Loaded, error: Any) -> Problem:
         if found:
             return found
     label = _label(path) if path else "the flow"
-    if kind == "missing-timezone":
-        where = next((k,) for k in ("hours", "holidays", "weekend") if k in loaded.data)
-        return problem(loaded, where, kind, error["msg"], key=True)
     if kind == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == m.DIGIT:
         message = f"{label} must be one key of the keypad (0 to 9, * or #), got {m._shown(value)}"
         return problem(loaded, path, f"bad-{_kebab(path)}", message)

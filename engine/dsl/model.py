@@ -31,7 +31,6 @@ from pydantic import (
     ValidationInfo,
     WithJsonSchema,
     field_validator,
-    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -194,15 +193,13 @@ class Greeting(Strict):
         default=1, description="how many times to say or play it"
     )
 
-    @model_validator(mode="after")
-    def _one_kind(self) -> Greeting:
-        if (self.say is None) == (self.play is None):
-            raise _fail("bad-greeting", "must have exactly one of 'say' or 'play'")
-        if self.play is not None and (self.voice or self.language):
-            raise _fail("bad-greeting", "'voice' and 'language' go with 'say', not 'play'")
-        if self.play is not None:
-            PlayOptions(audio=self.play)
-        return self
+    # Exactly one of say or play, and no voice with play: checked on the raw data
+    # (engine.dsl.names), so it is listed beside a bad value in the same greeting.
+
+    @field_validator("play")
+    @classmethod
+    def _audio(cls, value: str | None) -> str | None:
+        return value if value is None else PlayOptions._audio(value)
 
     def as_step(self) -> SayStep | PlayStep:
         if self.say is not None:
@@ -280,12 +277,8 @@ class SmsOptions(Strict):
     )
     text: Text | None = Field(default=None, description="the copy itself, a template (or copy)")
     to: Phone | None = Field(default=None, description="who gets the text; default: the caller")
-
-    @model_validator(mode="after")
-    def _one_body(self) -> SmsOptions:
-        if (self.copy_ is None) == (self.text is None):
-            raise _fail("bad-sms", "needs exactly one of 'copy' (a name) or 'text'")
-        return self
+    # Exactly one of copy or text: checked on the raw data (engine.dsl.names), so it is
+    # listed beside a bad `to` in the same step.
 
 
 def _sms_shorthand(value: Any) -> Any:
@@ -534,13 +527,5 @@ class FlowModel(Strict):
     greetings: dict[Name, Greeting] = {}
     sms: SmsSettings = SmsSettings()
     on: dict[Trigger, list[Step]]
-
-    @model_validator(mode="after")
-    def _zone_for_schedule(self) -> FlowModel:
-        if self.timezone is None and (self.hours or self.holidays or self.weekend):
-            raise _fail(
-                "missing-timezone",
-                "timezone is required with hours, holidays or weekend, "
-                "for example timezone: Europe/Warsaw",
-            )
-        return self
+    # `timezone` being required with a schedule is checked on the raw data
+    # (engine.dsl.names), so it is listed with every other problem of the file.

@@ -31,6 +31,8 @@ def check_names(loaded: Loaded) -> list[Problem]:
     greeting in the same report.
     """
     problems: list[Problem] = []
+    problems += _zone_problems(loaded)
+    problems += _greeting_kind_problems(loaded)
     problems += _copy_problems(loaded)
     problems += _schedule_problems(loaded)
     for where, step in walk_steps(loaded.data):
@@ -102,11 +104,33 @@ def _greeting_problems(loaded: Loaded, where: Path, name: Any) -> list[Problem]:
     return [problem(loaded, where, "unknown-greeting", message)]
 
 
+def _greeting_kind_problems(loaded: Loaded) -> list[Problem]:
+    """Each greeting is a say or a play, never both: checked on the raw data so that it is
+    reported beside a bad value in the same greeting (a model validator would wait)."""
+    greetings = loaded.data.get("greetings")
+    problems = []
+    for name, greeting in greetings.items() if isinstance(greetings, dict) else ():
+        if not isinstance(greeting, dict):
+            continue
+        say, play = greeting.get("say"), greeting.get("play")
+        if (say is None) == (play is None):
+            message = f"greetings.{name} must have exactly one of 'say' or 'play'"
+        elif play is not None and (greeting.get("voice") or greeting.get("language")):
+            message = f"greetings.{name} 'voice' and 'language' go with 'say', not 'play'"
+        else:
+            continue
+        problems.append(problem(loaded, ("greetings", str(name)), "bad-greeting", message))
+    return problems
+
+
 def _sms_problems(loaded: Loaded, where: Path, value: Any) -> list[Problem]:
     options = m._sms_shorthand(value)
     if not isinstance(options, dict):
         return []
     name, text = options.get("copy"), options.get("text")
+    if (name is None) == (text is None):
+        message = "sms needs exactly one of 'copy' (a name) or 'text'"
+        return [problem(loaded, where, "bad-sms", message)]
     if isinstance(text, str):
         return _template_problems(loaded, where if isinstance(value, str) else (*where, "text"),
                                   "sms text", text)
@@ -195,6 +219,22 @@ def _cycle_from(start: str, edges: dict[str, list[tuple[str, Path]]]) -> list[st
                 seen.add(target)
                 stack.append((target, [*route, target]))
     return None
+
+
+def _zone_problems(loaded: Loaded) -> list[Problem]:
+    """A schedule needs a zone: checked here, not in the model, so that it is reported
+    beside every other problem of the file rather than only once they are all fixed."""
+    data = loaded.data
+    if data.get("timezone") is not None:
+        return []
+    used = next((key for key in ("hours", "holidays", "weekend") if data.get(key)), None)
+    if used is None:
+        return []
+    message = (
+        "timezone is required with hours, holidays or weekend, "
+        "for example timezone: Europe/Warsaw"
+    )
+    return [problem(loaded, (used,), "missing-timezone", message, key=True)]
 
 
 def _schedule_problems(loaded: Loaded) -> list[Problem]:

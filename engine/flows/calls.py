@@ -23,7 +23,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from engine.dsl import model as m
@@ -31,8 +31,8 @@ from engine.dsl.flow import Action, Flow
 from engine.flows.registry import FlowSet
 from engine.flows.twiml import apology, emit, empty, hangup, screening
 from engine.phone import mask, read_caller
-from engine.sms.decide import decide
-from engine.store import Call, Store
+from engine.sms.decide import Decision, decide
+from engine.store import Call, Message, Store
 
 __all__ = ["Calls", "Reply", "dial_outcome"]
 
@@ -219,6 +219,9 @@ class Calls:
                 return Reply(hangup())
             steps = handled[1]
         call, steps = self._within_capacity(flow, call, steps)
+        target = goto_target(flow, call.trigger, steps)
+        if target is not None:  # a `goto` carried the call to another trigger's steps
+            call = self.store.move(call.call_sid, target, busy=target == "busy") or call
         self.store.add_event(call.call_sid, "steps", {"steps": " ".join(a.key for a in steps)})
         document = emit(flow, steps, base_url, call.line)
         return Reply(document.xml, self._carry_out(flow, call, document.texts))
@@ -278,7 +281,8 @@ class Calls:
     def _carry_out(self, flow: Flow, call: Call, texts: tuple[Action, ...]) -> tuple[int, ...]:
         queued = []
         for action in texts:
-            decision = decide(flow, call, action, self.store, self.clock())
+            decision = _unless_sent(decide(flow, call, action, self.store, self.clock()),
+                                    self.store.messages_for_call(call.call_sid))
             message_id = self.store.claim_message(decision.row(call, flow))
             if message_id is None:
                 self.store.add_event(call.call_sid, "sms-duplicate", {"step": action.key})
@@ -322,6 +326,33 @@ def _complete(steps: tuple[Action, ...] | None) -> bool:
     (a menu option that only says something): then the flow, not the caller, ended it."""
     waiting = (m.DialStep, m.MenuStep, m.VoicemailStep)
     return steps is not None and not any(isinstance(a.step, waiting) for a in steps)
+
+
+def goto_target(flow: Flow, trigger: str, steps: tuple[Action, ...]) -> str | None:
+    """The trigger a `goto` in `steps` leads to, if it is not where the call already is.
+
+    `goto` is replaced by its target's steps when the flow loads; they keep their own
+    addresses (`on.missed.0`), so steps ending at the top of another trigger's list, which
+    is not the one the call's trigger falls back to, show the call went there.
+    """
+    handled = flow.handler(trigger)
+    here = {trigger, handled[0] if handled else trigger}
+    tops = [key.split(".") for key in (a.key for a in steps)]
+    roots = [parts[1] for parts in tops if len(parts) == 3 and parts[0] == "on"]
+    # The last one counts: steps written before a `goto` belong to where the call was.
+    return roots[-1] if roots and roots[-1] not in here else None
+
+
+def _unless_sent(decision: Decision, earlier: list[Message]) -> Decision:
+    """A text this call already sent, word for word to the same number, is a `duplicate`."""
+    if decision.status != "pending":
+        return decision
+    for message in earlier:
+        same = (message.to_number, message.body) == (decision.to_number, decision.body)
+        if same and message.status not in ("skipped", "failed"):
+            return replace(decision, status="skipped", reason="duplicate", sender=None,
+                           body=None, encoding=None, segments=None)
+    return decision
 
 
 def reachable_texts(flow: Flow, steps: tuple[Action, ...]) -> tuple[Action, ...]:
