@@ -60,12 +60,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Answer a business's calls from YAML flows and text every caller it missed.",
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--flows", type=Path,
-                        help="folder of flow files (RINGBACK_FLOWS; default: ./flows)")
-    parser.add_argument("--greetings", type=Path,
-                        help="folder of greeting audio (RINGBACK_GREETINGS; default: ./greetings)")
-    parser.add_argument("--db", help="the store, as a SQLAlchemy URL "
-                                     "(RINGBACK_DB; default: sqlite:///ringback.db)")
+    _setting_flags(parser, None)
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     _serve_parser(commands)
     _simulate_parser(commands)
@@ -74,11 +69,39 @@ def _parser() -> argparse.ArgumentParser:
     add_authoring_commands(commands, _settings, _find_flow)
     add_privacy_commands(commands, _settings)
     add_store_commands(commands, _settings)
+    for command in commands.choices.values():
+        # Also after the command (`ringback check --flows x`); there, unset leaves the
+        # value given before the command untouched.
+        _setting_flags(command, argparse.SUPPRESS)
     return parser
 
 
+# Each setting's flag: (flag, its Settings field, type, help). The flag wins over the
+# environment variable named in its help.
+SETTING_FLAGS: tuple[tuple[str, str, Any, str], ...] = (
+    ("--flows", "flows", Path, "folder of flow files (RINGBACK_FLOWS; default: ./flows)"),
+    ("--greetings", "greetings", Path,
+     "folder of greeting audio (RINGBACK_GREETINGS; default: ./greetings)"),
+    ("--db", "db", str,
+     "the store, as a SQLAlchemy URL (RINGBACK_DB; default: sqlite:///ringback.db)"),
+    ("--twilio-account-sid", "account_sid", str,
+     "the Twilio account that sends texts (TWILIO_ACCOUNT_SID)"),
+    ("--twilio-auth-token", "auth_token", str,
+     "signs and checks webhooks, and sends texts with the account (TWILIO_AUTH_TOKEN; "
+     "the environment variable keeps it out of the process list)"),
+    ("--twilio-api-base", "api_base", str,
+     "where Twilio's REST API is (TWILIO_API_BASE; default: https://api.twilio.com)"),
+)
+
+
+def _setting_flags(parser: argparse.ArgumentParser, default: Any) -> None:
+    for flag, field, kind, text in SETTING_FLAGS:
+        parser.add_argument(flag, dest=field, type=kind, default=default, help=text)
+
+
 def _settings(args: argparse.Namespace, **more: Any) -> Settings:
-    return Settings.from_env(None, flows=args.flows, greetings=args.greetings, db=args.db, **more)
+    given = {field: getattr(args, field, None) for _, field, _, _ in SETTING_FLAGS}
+    return Settings.from_env(None, **given, **more)
 
 
 # --- serve ----------------------------------------------------------------------------

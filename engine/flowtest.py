@@ -41,6 +41,7 @@ from engine.dsl.flow import Flow
 from engine.dsl.loader import Loaded, load_text
 from engine.dsl.loader import Path as KeyPath
 from engine.errors import FlowError, Problem
+from engine.flows.registry import FlowSet
 from engine.phone import PhoneNumberError, to_e164
 from engine.settings import Settings
 from engine.simulator import (
@@ -203,6 +204,10 @@ def _flow(file: _File, loaded: Loaded, path: Path, settings: Settings) -> Flow |
     candidates = _flow_paths(name, path, settings)
     found = next((p for p in candidates if p.is_file()), None)
     if found is None:
+        # FLOW as `simulate` reads it: also a line number, E.164 or in a flow's region.
+        served = _served(name, path, settings)
+        if served is not None:
+            return served
         where = ", ".join(str(p.parent) for p in candidates)
         _problem(file, loaded, ("flow",), "unknown-flow",
                  f"flow '{name}' not found: no {candidates[0].name} in {where}")
@@ -212,6 +217,16 @@ def _flow(file: _File, loaded: Loaded, path: Path, settings: Settings) -> Flow |
     except FlowError as error:
         file.problems += error.problems
         return None
+
+
+def _served(name: str, path: Path, settings: Settings) -> Flow | None:
+    """The flow of the flows folder (or the test file's parent folder) that `name` finds."""
+    folders = dict.fromkeys([settings.flows, path.parent.parent, path.parent])
+    for folder in folders:
+        flow = FlowSet.load(folder).find(name)
+        if flow is not None:
+            return flow
+    return None
 
 
 def _flow_paths(name: str, path: Path, settings: Settings) -> list[Path]:

@@ -105,6 +105,42 @@ def test_cases_run_on_fresh_stores(tmp_path: Path, capsys: pytest.CaptureFixture
     assert capsys.readouterr().out.splitlines()[-1] == "2 passed, 0 failed"
 
 
+@pytest.mark.parametrize(
+    "flow",
+    [
+        pytest.param('"+48223071500"', id="line number in E.164"),
+        pytest.param('"+48 22 307 15 00"', id="line number as written in the flow"),
+        pytest.param('"22 307 15 00"', id="line number in the flow's region"),
+    ],
+)
+def test_flow_may_be_named_by_its_line_number_as_simulate_takes_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flow: str
+) -> None:
+    path = tmp_path / "by-number.test.yaml"
+    path.write_text(TWO_CASES.replace("flow: salon-belle", f"flow: {flow}", 1))
+
+    assert ringback_test(path) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "2 passed, 0 failed"
+
+
+@pytest.mark.parametrize("key", ["hangup-after", "hangup_after"])
+def test_a_case_takes_hangup_after_as_simulate_spells_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str
+) -> None:
+    # Hanging up 1 s in, during the greeting, under `open`: the call counts as missed.
+    text = TWO_CASES.replace("    outcome: busy\n", f"    {key}: 1\n", 1)
+    text = text.replace("    expect:\n", "    expect:\n      ended_by: caller\n", 1)
+    path = tmp_path / "early.test.yaml"
+    path.write_text(text)
+
+    code = ringback_test(path)
+
+    out = capsys.readouterr().out
+    assert "unknown key" not in out
+    assert out.splitlines()[-1] == "2 passed, 0 failed"
+    assert code == 0
+
+
 def test_a_mistake_in_a_test_file_is_shown_at_its_line_and_column(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

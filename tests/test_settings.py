@@ -68,3 +68,20 @@ def test_impossible_options_are_refused_by_the_command_line(argv: list[str]) -> 
 def test_serving_a_missing_flows_folder_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--flows", "/nonexistent/flows", "serve"]) == 2
     assert "flows folder /nonexistent/flows does not exist" in capsys.readouterr().err
+
+
+def test_every_setting_has_a_flag_that_wins_before_or_after_the_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from engine.cli import _parser, _settings
+
+    monkeypatch.setenv("TWILIO_API_BASE", "https://env.example.test")
+    monkeypatch.setenv("RINGBACK_DB", "sqlite:///from-env.db")
+    args = _parser().parse_args([
+        "--db", "sqlite:///before.db", "check", "--flows", "elsewhere",
+        "--twilio-api-base", "https://flag.example.test", "--twilio-auth-token", "t0k3n",
+    ])
+    settings = _settings(args)
+    assert (str(settings.flows), settings.db, settings.api_base, settings.auth_token) == (
+        "elsewhere", "sqlite:///before.db", "https://flag.example.test", "t0k3n",
+    )

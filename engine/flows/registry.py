@@ -105,13 +105,27 @@ class FlowSet:
         return self.by_id.get(flow_id)
 
     def find(self, name: str) -> Flow | None:
-        """A flow by id, by file path, or by one of its numbers."""
+        """A flow by id, by file path, or by one of its numbers.
+
+        A number may be written as in E.164 (`+48223071500`) or in national form, read in
+        each flow's own `region`: `"22 307 15 00"` finds the PL flow answering
+        +48223071500, as its `line:` may be written the same way.
+        """
         if name in self.by_id:
             return self.by_id[name]
         stem = Path(name).name.removesuffix(".yaml")
         if stem in self.by_id:
             return self.by_id[stem]
-        return self.for_number(name)
+        return self.for_number(name) or self._for_national(name)
+
+    def _for_national(self, number: str) -> Flow | None:
+        for flow in self.by_id.values():
+            try:
+                if flow.region and to_e164(number, flow.region) in flow.lines:
+                    return flow
+            except PhoneNumberError:
+                continue
+        return None
 
     @property
     def problems(self) -> Mapping[str, list[Problem]]:
