@@ -667,7 +667,8 @@ def _summary(results: dict[str, Any]) -> str:
             f"  twiml {t['twiml']['median']:7.0f}  engine/hand {t['engine_vs_hand']['median']:.2f}"
             f" ({t['engine_vs_hand']['min']:.2f}-{t['engine_vs_hand']['max']:.2f})"
             f"  engine/twiml {t['engine_vs_twiml']['median']:.2f}"
-            f"  cpu us engine {t['cpu']['engine']['median']:.0f} hand {t['cpu']['hand']['median']:.0f}"
+            f"  cpu us engine {t['cpu']['engine']['median']:.0f}"
+            f" hand {t['cpu']['hand']['median']:.0f}"
             f"  others on core {t['others_on_core']['median']:.0%}"
         )
     lat = results["latency"]

@@ -34,7 +34,9 @@ class Running:
     store: Store
     token: str | None
 
-    def post(self, path: str, params: dict[str, str], *, signature: str | None = None) -> httpx.Response:
+    def post(
+        self, path: str, params: dict[str, str], *, signature: str | None = None
+    ) -> httpx.Response:
         """POST a form as Twilio does, signed with the token unless a signature is given."""
         url = self.url + path
         if signature is None and self.token:
@@ -87,9 +89,12 @@ def serve(new_db: Callable[..., str]) -> Iterator[object]:
 
     def start(token: str | None = TOKEN, flows: Path | None = None, **more: Any) -> Running:
         values: dict[str, Any] = {
-            "flows": flows or REPO / "flows", "greetings": REPO / "greetings",
-            "db": new_db(f"engine{len(servers)}"), "auth_token": token,
-            "watch": flows is not None, **more,
+            "flows": flows or REPO / "flows",
+            "greetings": REPO / "greetings",
+            "db": new_db(f"engine{len(servers)}"),
+            "auth_token": token,
+            "watch": flows is not None,
+            **more,
         }
         settings = Settings(**values)
         store = Store(settings.db)

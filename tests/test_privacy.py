@@ -28,10 +28,17 @@ def a_call(store: Store, sid: str, caller: str, at: datetime, *, voicemail: bool
     """A call with an event, a text, its receipt and (maybe) a voicemail, as webhooks leave it."""
     store.start_call(sid, ("salon", "v1"), LINE, caller, at, "busy")
     store.add_event(sid, "voice", {"CallSid": sid, "From": caller})
-    message = store.claim_message({
-        "call_sid": sid, "step": "on.busy.0", "flow_id": "salon", "line": LINE, "trigger": "busy",
-        "to_number": caller, "status": "pending",
-    })
+    message = store.claim_message(
+        {
+            "call_sid": sid,
+            "step": "on.busy.0",
+            "flow_id": "salon",
+            "line": LINE,
+            "trigger": "busy",
+            "to_number": caller,
+            "status": "pending",
+        }
+    )
     assert message is not None
     store.record_receipt(message, f"SM{sid}", "delivered", None, {"To": caller})
     if voicemail:
@@ -40,8 +47,11 @@ def a_call(store: Store, sid: str, caller: str, at: datetime, *, voicemail: bool
 
 def count(store: Store, table: str, where: str = "1 = 1", **params: Any) -> int:
     with store.engine.connect() as connection:
-        return int(connection.execute(
-            text(f"SELECT count(*) FROM {table} WHERE {where}"), params).scalar_one())
+        return int(
+            connection.execute(
+                text(f"SELECT count(*) FROM {table} WHERE {where}"), params
+            ).scalar_one()
+        )
 
 
 @pytest.fixture
@@ -134,9 +144,7 @@ def test_export_gives_one_callers_data_as_json(store: Store, capsys: Any) -> Non
     assert BORIS not in json.dumps(data)
 
 
-def test_forget_erases_a_caller_everywhere_but_the_opt_out_list(
-    store: Store, capsys: Any
-) -> None:
+def test_forget_erases_a_caller_everywhere_but_the_opt_out_list(store: Store, capsys: Any) -> None:
     a_call(store, "CA1", ANNA, NOW)
     a_call(store, "CA2", BORIS, NOW)
     store.add_reply("SMr", LINE, ANNA, "STOP", "opt-out", {})
@@ -146,8 +154,12 @@ def test_forget_erases_a_caller_everywhere_but_the_opt_out_list(
     assert main(["--db", store.url, "forget", ANNA, "--json"]) == 0
     erased = json.loads(capsys.readouterr().out)
 
-    for table, column in (("calls", "caller"), ("messages", "to_number"), ("replies", "caller"),
-                          ("landlines", "number")):
+    for table, column in (
+        ("calls", "caller"),
+        ("messages", "to_number"),
+        ("replies", "caller"),
+        ("landlines", "number"),
+    ):
         assert count(store, table, f"{column} = :n", n=ANNA) == 0, table
     assert count(store, "call_events", "call_sid = 'CA1'") == 0
     assert count(store, "message_events", "message_sid = 'SMCA1'") == 0
@@ -170,14 +182,19 @@ def test_every_table_is_either_erased_by_forget_or_kept_on_purpose() -> None:
     assert set(metadata.tables) == erased_tables | KEPT_TABLES
 
 
-
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        pytest.param(RECORDING + "1", "https://twilio.test/2010-04-01/Accounts/AC1/Recordings/RE1",
-                     id="Twilio's URL, on the configured API base"),
-        pytest.param(RECORDING + "1.mp3", "https://twilio.test/2010-04-01/Accounts/AC1/"
-                     "Recordings/RE1", id="with a media extension"),
+        pytest.param(
+            RECORDING + "1",
+            "https://twilio.test/2010-04-01/Accounts/AC1/Recordings/RE1",
+            id="Twilio's URL, on the configured API base",
+        ),
+        pytest.param(
+            RECORDING + "1.mp3",
+            "https://twilio.test/2010-04-01/Accounts/AC1/Recordings/RE1",
+            id="with a media extension",
+        ),
         pytest.param("https://evil.example/RE1", None, id="anywhere else is refused"),
         pytest.param("https://api.twilio.com.evil.example/RE1", None, id="a look-alike host"),
     ],
@@ -187,7 +204,9 @@ def test_voicemails_are_fetched_and_deleted_only_at_twilio(url: str, expected: s
 
 
 @pytest.mark.parametrize("caller", ["601 088 001", "", "Anonymous"])
-def test_export_and_forget_want_a_number_in_e164(caller: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_and_forget_want_a_number_in_e164(
+    caller: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     from engine.cli import main
 
     for command in ("export", "forget"):

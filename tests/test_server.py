@@ -195,7 +195,9 @@ def test_a_call_in_progress_finishes_on_the_version_it_started_with(
     engine = serve(flows=flows)
     state = engine.app.state.engine  # type: ignore[attr-defined]
     sid = "CA" + "e1" * 16
-    action = ET.fromstring(engine.post("/voice", incoming(sid)).content).find("Dial").get("action")  # type: ignore[union-attr]
+    dial = ET.fromstring(engine.post("/voice", incoming(sid)).content).find("Dial")
+    assert dial is not None
+    action = str(dial.get("action"))
     before = state.flows.by_id["salon-belle"]
 
     path.write_text(source.replace("We are on another call right now.", "Changed wording."))

@@ -461,7 +461,9 @@ def test_hanging_up_during_a_longer_greeting_is_missed_with_one_text() -> None:
 def test_the_greeting_is_timed_by_the_audio_file() -> None:
     call = play(SALON, outcome="busy")
 
-    busy_say = "We are on another call right now. We have just sent you a text with our booking link."
+    busy_say = (
+        "We are on another call right now. We have just sent you a text with our booking link."
+    )
     assert call.duration == pytest.approx(WELCOME + len(busy_say.split()) * 0.4)
 
 
