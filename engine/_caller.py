@@ -135,7 +135,8 @@ class CallerLeg(Leg):
         line = self.session.lines.of_url(action)
         longest = int(verb.get("maxLength", "3600"))
         beep = verb.get("playBeep", "true").lower() != "false"
-        self.heard({"record": longest})
+        # Being recorded is not something the caller hears: the timeline tells it, and
+        # `heard` stays the list of what was said and played.
         self.note("caller", f"is recorded{' after a beep' if beep else ''} "
                             f"(at most {longest} s)", line)
         start = self.session.clock

@@ -221,7 +221,8 @@ class Leg:
         loops = _loops(verb)
         seconds = len(text.split()) * SECONDS_PER_WORD * loops
         line = line or self.session.lines.of_verb("say", text, self.session.trigger)
-        self.heard({"say": text})
+        for _ in range(_heard_times(verb)):
+            self.heard({"say": text})
         self.note(self.who, f'hears "{text}"{_times(loops)} ({seconds:.1f} s)', line)
         self.session.spend(seconds)
         return Go.ON
@@ -238,7 +239,8 @@ class Leg:
         seconds = await self.session.audio_length(url)
         file = name.rsplit("/", 1)[-1]
         line = line or self.session.lines.of_verb("play", file, self.session.trigger)
-        self.heard({"play": name})
+        for _ in range(_heard_times(verb)):
+            self.heard({"play": name})
         if seconds is None:
             self.note(self.who, f"hears {name}{_times(loops)} (length unknown: counted as 0 s)",
                       line)
@@ -353,6 +355,16 @@ def url_path(url: str) -> str:
 def _loops(verb: ET.Element) -> int:
     value = int(verb.get("loop", "1") or "1")
     return MAX_LOOPS if value == 0 else value
+
+
+def _heard_times(verb: ET.Element) -> int:
+    """How many entries a looped verb makes in `heard`: one per loop.
+
+    `loop="0"` repeats until the call moves on or the caller hangs up; how many times
+    that is cannot be told apart from one long hearing, so it counts once.
+    """
+    value = int(verb.get("loop", "1") or "1")
+    return 1 if value == 0 else value
 
 
 def _times(loops: int) -> str:

@@ -1,7 +1,9 @@
 """Flow tests: `*.test.yaml` files that play calls through a flow and pin what happened.
 
-A file names a flow and lists cases; a case takes the options of `ringback simulate`
-(`at`, `from`, `outcome`, `hangup_after`, `digits`) and an `expect` block:
+A file names a flow as `ringback simulate` takes FLOW (an id, a file path, or a line
+number, E.164 or national in the flow's region) and lists cases; a case takes the options
+of `ringback simulate`
+(`at`, `from`, `outcome`, `hangup-after`, `digits`) and an `expect` block:
 
     flow: salon-belle
     cases:
@@ -62,7 +64,8 @@ __all__ = ["Case", "Mismatch", "check", "flow_test_files", "run_tests"]
 
 SUFFIX = ".test.yaml"
 FILE_KEYS = ("flow", "cases")
-CASE_KEYS = ("name", "at", "from", "outcome", "hangup_after", "digits", "expect")
+# `hangup-after` as `simulate` spells it; `hangup_after` is kept as an alias.
+CASE_KEYS = ("name", "at", "from", "outcome", "hangup-after", "hangup_after", "digits", "expect")
 EXPECT_KEYS = ("trigger", "heard", "heard_contains", "dialed", "ended_by", "sms")
 SMS_KEYS = ("status", "reason", "to", "from", "body", "body_contains", "encoding", "segments")
 DIALED_KEYS = ("to", "status", "screened")
@@ -266,7 +269,7 @@ def _script(file: _File, loaded: Loaded, where: KeyPath, raw: dict[str, Any]) ->
         line=flow.lines[0] if flow else "",
         at=_at(file, loaded, (*where, "at"), raw.get("at")),
         outcome=str(outcome),
-        hangup_after=_seconds(file, loaded, (*where, "hangup_after"), raw.get("hangup_after")),
+        hangup_after=_hangup_after(file, loaded, where, raw),
         digits=_digits(file, loaded, (*where, "digits"), raw.get("digits")),
     )
 
@@ -292,12 +295,23 @@ def _at(file: _File, loaded: Loaded, where: KeyPath, value: Any) -> datetime | N
         return None
 
 
+def _hangup_after(file: _File, loaded: Loaded, where: KeyPath, raw: dict[str, Any]
+                  ) -> float | None:
+    """`hangup-after`, or its alias `hangup_after`; a case that writes both is a mistake."""
+    if "hangup-after" in raw and "hangup_after" in raw:
+        _problem(file, loaded, (*where, "hangup_after"), "duplicate-key",
+                 "hangup_after is another spelling of hangup-after: keep one", key=True)
+        return None
+    key = "hangup_after" if "hangup_after" in raw else "hangup-after"
+    return _seconds(file, loaded, (*where, key), raw.get(key))
+
+
 def _seconds(file: _File, loaded: Loaded, where: KeyPath, value: Any) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         _problem(file, loaded, where, "bad-hangup-after",
-                 f"hangup_after must be seconds into the call (0 or more), got {value!r}")
+                 f"hangup-after must be seconds into the call (0 or more), got {value!r}")
         return None
     return float(value)
 

@@ -72,6 +72,7 @@ def flow_schema() -> dict[str, Any]:
         step["properties"][name] = {**written, "description": text}
     _allow_bare_steps(schema)
     _allow_shorthands(definitions)
+    _allow_other_names(definitions)
     _one_or_many(schema["properties"]["line"])
     described = {"$schema": DRAFT, "title": "Ringback flow",
                  "description": "One business line: what callers hear and which text they get."}
@@ -93,6 +94,19 @@ def _allow_shorthands(definitions: dict[str, Any]) -> None:
     dial = definitions["DialOptions"]["properties"]
     dial["screen"] = {"anyOf": [{"type": "boolean"}, dial["screen"]],
                       "description": dial["screen"].get("description", "")}
+
+
+def _allow_other_names(definitions: dict[str, Any]) -> None:
+    """`play: {file: …}` and `play: {url: …}` name the option `audio`: exactly one is given.
+
+    pydantic's schema shows only the first name of a field's `AliasChoices`.
+    """
+    play = definitions["PlayOptions"]
+    audio = play["properties"]["audio"]
+    for name in ("file", "url"):
+        play["properties"][name] = {**audio, "title": name.capitalize()}
+    play.pop("required", None)
+    play["oneOf"] = [{"required": [name]} for name in ("audio", "file", "url")]
 
 
 def _one_or_many(prop: dict[str, Any]) -> None:

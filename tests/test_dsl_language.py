@@ -106,6 +106,39 @@ def test_a_menu_prompt_may_name_a_greeting() -> None:
     assert isinstance(prompt, m.SayStep) and prompt.say.text == "Press 1."
 
 
+@pytest.mark.parametrize("key", ["audio", "file", "url"])
+def test_play_names_its_audio_as_audio_file_or_url(key: str) -> None:
+    flow = compiled(f'on:\n  open:\n    - play: {{{key}: "https://example.com/a.mp3"}}\n')
+
+    [action] = flow.triggers["open"]
+    assert isinstance(action.step, m.PlayStep)
+    assert action.step.play.audio == "https://example.com/a.mp3"
+
+
+def test_play_given_its_audio_twice_is_refused() -> None:
+    # line 6, "    - play: {audio: a.mp3, file: b.mp3}": `file` at column 28.
+    message = (
+        "garage.yaml:6:28: 'file' in play names the same option as audio, file or url, "
+        "given already: keep one"
+    )
+    assert refused("on:\n  open:\n    - play: {audio: a.mp3, file: b.mp3}\n") == [message]
+
+
+def test_whole_flow_rules_are_reported_with_value_problems() -> None:
+    # No timezone beside hours, a greeting both said and played, an sms with copy and
+    # text: each is found on the raw data, so a bad value elsewhere does not hide it.
+    body = (
+        'hours: {mon-fri: "09:00-18:00"}\n'
+        "greetings:\n  hi: {say: Hi, play: a.mp3, loop: 9999}\n"
+        "on:\n  open:\n    - pause: 700\n"
+        "    - sms: {copy: a, text: b}\n"
+    )
+    assert [p.split(": ", 1)[0] for p in refused(body)] == [
+        "garage.yaml:4:1", "garage.yaml:6:7", "garage.yaml:6:36", "garage.yaml:9:14",
+        "garage.yaml:10:12",
+    ]
+
+
 def test_a_goto_cycle_through_a_menu_is_refused() -> None:
     body = (
         "on:\n  open:\n    - menu: {options: {1: [goto: busy]}}\n"

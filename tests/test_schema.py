@@ -63,6 +63,10 @@ HEAD = 'line: "+48 22 307 15 00"\nbusiness: Salon Belle\nregion: PL\n'
         pytest.param("on: {open: [{dial: 601234567}, {pause: 2}, hangup]}\n",
                      id="shorthands and an unquoted number"),
         pytest.param("on: {open: [{say: Hello}, {voicemail: null}]}\n", id="say and voicemail"),
+        pytest.param("on: {open: [{play: {audio: welcome.mp3}}]}\n", id="play audio"),
+        pytest.param("on: {open: [{play: {file: welcome.mp3, loop: 2}}]}\n", id="play file"),
+        pytest.param('on: {open: [{play: {url: "https://example.com/a.mp3"}}]}\n',
+                     id="play url"),
     ],
 )
 def test_what_the_compiler_accepts_validates(
@@ -81,6 +85,9 @@ def test_what_the_compiler_accepts_validates(
         pytest.param("on: {open: [{hangupp: null}]}\n", id="an unknown step"),
         pytest.param("on: {open: [hangup]}\ncolour: red\n", id="an unknown key"),
         pytest.param("on: {lunch: [hangup]}\n", id="an unknown trigger"),
+        pytest.param("on: {open: [{play: {loop: 2}}]}\n", id="play without its audio"),
+        pytest.param("on: {open: [{play: {audio: a.mp3, file: b.mp3}}]}\n",
+                     id="play with its audio given twice"),
     ],
 )
 def test_what_the_compiler_refuses_does_not_validate(

@@ -179,6 +179,14 @@ def test_say_loops_and_pauses_add_up() -> None:
     call, _ = run_scripted({"/voice": document})
 
     assert call.duration == pytest.approx(2 * 4.0 + 3)
+    assert call.heard == [{"say": TEN_WORDS}, {"say": TEN_WORDS}]  # heard once per loop
+
+
+def test_a_say_looped_until_hang_up_is_heard_once() -> None:
+    document = f'<Response><Say loop="0">{TEN_WORDS}</Say></Response>'
+    call, _ = run_scripted({"/voice": document})
+
+    assert call.heard == [{"say": TEN_WORDS}]
 
 
 def test_a_verb_it_does_not_understand_is_an_error_that_names_it() -> None:
@@ -350,7 +358,7 @@ def test_record_posts_its_action_with_the_recording() -> None:
     assert report["RecordingDuration"] == "10"
     assert report["RecordingUrl"].startswith("https://")
     assert call.duration == pytest.approx(10 + 5)  # a 10 s message, then 5 s of silence
-    assert call.heard == [{"record": 60}]
+    assert call.heard == []  # being recorded is not something the caller hears
 
 
 def test_redirect_fetches_the_next_document() -> None:

@@ -19,7 +19,7 @@ from pathlib import Path as FilePath
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ValidationError
+from pydantic import AliasChoices, BaseModel, ValidationError
 
 from engine.dsl import model as m
 from engine.dsl.flow import Action, Flow
@@ -298,6 +298,11 @@ def _unknown_key(
     key, parent = str(path[-1]), path[:-1]
     known = _known_keys(loaded.data, parent)
     where = f" in {_label(parent)}" if parent else ""
+    spellings = next((names for names in _spellings(parent, loaded.data) if key in names), None)
+    if spellings:  # `play: {audio: a.mp3, file: b.mp3}`: one option written twice
+        names = f"{', '.join(spellings[:-1])} or {spellings[-1]}"
+        message = f"'{key}'{where} names the same option as {names}, given already: keep one"
+        return problem(loaded, path, "duplicate-key", message, key=True)
     message = f"unknown key '{key}'{where}{suggest(key, known)}"
     if known and not suggest(key, known):
         message += f" (expected one of {', '.join(known)})"
@@ -372,10 +377,22 @@ def _bad_map_key(
 
 def _known_keys(data: Any, parent: Path) -> list[str]:
     """The keys allowed where `parent` points, for suggestions."""
+    return [key for names in _spellings(parent, data) for key in names]
+
+
+def _spellings(parent: Path, data: Any) -> list[list[str]]:
+    """Each option's accepted names where `parent` points: `[["audio", "file", "url"], …]`."""
     model = _model_at(parent, data)
     if model is None:
         return []
-    return [f.alias or name for name, f in model.model_fields.items()]
+    names = []
+    for name, field in model.model_fields.items():
+        choices = field.validation_alias
+        if isinstance(choices, AliasChoices):
+            names.append([str(choice) for choice in choices.choices])
+        else:
+            names.append([field.alias or name])
+    return names
 
 
 def _model_at(parent: Path, data: Any) -> type[BaseModel] | None:

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from pydantic import (
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -156,7 +157,11 @@ def _private_host(url: str) -> bool:
 
 
 class PlayOptions(Strict):
-    audio: Text = Field(description="a file in the greetings folder or an https:// URL")
+    # `file:` and `url:` name the same option as `audio:`: authors write whichever fits.
+    audio: Text = Field(
+        validation_alias=AliasChoices("audio", "file", "url"),
+        description="a file in the greetings folder or an https:// URL (also file: or url:)",
+    )
     loop: whole_number("bad-loop", 0, 1000, "times") = Field(  # type: ignore[valid-type]
         default=1, description="how many times to play it; 0 repeats until the call moves on"
     )
