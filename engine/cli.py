@@ -15,24 +15,31 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from engine._help import HelpFormatter
+from engine.authoring_cli import add_authoring_commands
 from engine.dsl.compiler import compile_file
 from engine.dsl.flow import Flow
 from engine.errors import ConfigError, FlowError
-from engine.flows.registry import FlowSet, flow_files
+from engine.flows.registry import FlowSet
 from engine.flowtest import run_tests
 from engine.phone import mask_text
-from engine.authoring_cli import add_authoring_commands
 from engine.privacy_cli import add_privacy_commands
 from engine.settings import Settings
-from engine.store_cli import add_store_commands, check_schema
 from engine.simulator import (
-    DEFAULT_CALLER, OUTCOMES, Script, SimulationError, caller_number, local_moment, parse_digits,
-    simulate, simulate_remote, story,
+    DEFAULT_CALLER,
+    OUTCOMES,
+    Script,
+    SimulationError,
+    caller_number,
+    local_moment,
+    parse_digits,
+    simulate,
+    simulate_remote,
+    story,
 )
+from engine.store_cli import add_store_commands, check_schema
 
 __all__ = ["main"]
 
@@ -87,8 +94,8 @@ SETTING_FLAGS: tuple[tuple[str, str, Any, str], ...] = (
     ("--twilio-account-sid", "account_sid", str,
      "the Twilio account that sends texts (TWILIO_ACCOUNT_SID)"),
     ("--twilio-auth-token", "auth_token", str,
-     "signs and checks webhooks, and sends texts with the account (TWILIO_AUTH_TOKEN; "
-     "the environment variable keeps it out of the process list)"),
+     ("signs and checks webhooks, and sends texts with the account (TWILIO_AUTH_TOKEN; "
+      "the environment variable keeps it out of the process list)")),
     ("--twilio-api-base", "api_base", str,
      "where Twilio's REST API is (TWILIO_API_BASE; default: https://api.twilio.com)"),
 )
@@ -114,7 +121,9 @@ def _serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=_port, default=8000, help="port to listen on")
-    serve.add_argument("--public-url", help="the engine's public base URL, as Twilio reaches it (PUBLIC_URL)")
+    serve.add_argument(
+        "--public-url", help="the engine's public base URL, as Twilio reaches it (PUBLIC_URL)"
+    )
     serve.add_argument("--log-level", default="info", help="debug, info, warning or error")
     serve.add_argument(
         "--forwarded-allow-ips",
@@ -321,7 +330,10 @@ def _check_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         "check", help="validate and lint flow files; exit 1 on any error, 0 with warnings only",
         formatter_class=HelpFormatter,
     )
-    check.add_argument("paths", nargs="*", metavar="PATH", help="flow files or folders (default: the flows folder)")
+    check.add_argument(
+        "paths", nargs="*", metavar="PATH",
+        help="flow files or folders (default: the flows folder)",
+    )
     check.add_argument("--json", action="store_true", help="print one JSON object")
     check.set_defaults(run=_check)
 

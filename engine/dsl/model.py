@@ -16,8 +16,8 @@ import ipaddress
 import re
 from collections.abc import Callable
 from datetime import date
-from urllib.parse import urlsplit
 from typing import Annotated, Any, Literal, Union
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers

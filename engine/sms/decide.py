@@ -68,7 +68,7 @@ def decide(flow: Flow, call: Call, action: Action, store: Store, now: datetime) 
         return Decision(action.key, "skipped", to, reason=refusal)
     try:
         body = render_copy(flow, call, action, now)
-    except Exception as exc:  # author's copy that breaks on this call's values
+    except Exception as exc:  # noqa: BLE001 - author's copy that breaks on this call's values
         # Recorded as failed, with why, rather than taking the call down with it.
         return Decision(action.key, "failed", to, reason="copy-error", body=f"[{exc}]")
     size = measure(body)
