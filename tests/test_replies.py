@@ -7,8 +7,6 @@ CANCEL, END, QUIT opt out; START, YES, UNSTOP opt back in; only the whole messag
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -19,21 +17,12 @@ from tests.texting import (
     SHOP_LINE,
     Engine,
     new_call_sid,
-    running_engine,
-    write_flows,
 )
 from tests.twilio_standin import MessagesApi
 
 CALLER = "+447911123456"
 
 
-@pytest.fixture
-def engine(
-    tmp_path: Path, messages_api: MessagesApi, new_db: Callable[..., str]
-) -> Iterator[Engine]:
-    flows = write_flows(tmp_path / "flows")
-    with running_engine(flows, new_db(), messages_api) as running:
-        yield running
 
 
 @pytest.mark.parametrize("body, kind", [

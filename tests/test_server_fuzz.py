@@ -7,10 +7,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-import httpx
 
 from engine.server import create_app
 from engine.settings import Settings

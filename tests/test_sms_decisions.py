@@ -9,7 +9,6 @@ place) are texted; the US refuses alphanumeric senders, the UK accepts them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -24,19 +23,8 @@ from tests.texting import (
     Engine,
     new_call_sid,
     running_engine,
-    write_flows,
 )
 from tests.twilio_standin import Answer, MessagesApi
-
-
-@pytest.fixture
-def engine(
-    tmp_path: Path, messages_api: MessagesApi, new_db: Callable[..., str]
-) -> Iterator[Engine]:
-    flows = write_flows(tmp_path / "flows")
-    with running_engine(flows, new_db(), messages_api) as running:
-        yield running
-
 
 # The keypad (2 ABC, 3 DEF, 4 GHI, 5 JKL, 6 MNO, 7 PQRS, 8 TUV, 9 WXYZ) spells the words
 # carriers put in place of a withheld number; the test spells them itself.

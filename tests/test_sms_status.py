@@ -6,25 +6,16 @@ Twilio's order for a text is queued → sending → sent → delivered or undeli
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
-
-import pytest
-
 from tests.conftest import ACCOUNT_SID
-from tests.texting import Engine, new_call_sid, running_engine, write_flows
+from tests.texting import (
+    Engine,
+    new_call_sid,
+)
 from tests.twilio_standin import MessagesApi
 
 CALLER = "+447911123456"
 
 
-@pytest.fixture
-def engine(
-    tmp_path: Path, messages_api: MessagesApi, new_db: Callable[..., str]
-) -> Iterator[Engine]:
-    flows = write_flows(tmp_path / "flows")
-    with running_engine(flows, new_db(), messages_api) as running:
-        yield running
 
 
 def _reported(engine: Engine, api: MessagesApi, *statuses: tuple[str, int | None]) -> int:

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
 from engine.sms.transport import TwilioTransport
 from tests.conftest import ACCOUNT_SID, TOKEN
-from tests.texting import Engine, new_call_sid, running_engine, write_flows
+from tests.texting import Engine, new_call_sid
 from tests.twilio_standin import Answer, MessagesApi
 
 TO, SENDER, BODY = "+447911123456", "CornerShop", "Sorry we missed you"
@@ -81,13 +79,6 @@ def test_the_stand_in_refuses_a_wrong_token() -> None:
     assert api.problems == ["basic auth missing or wrong"]
 
 
-@pytest.fixture
-def engine(
-    tmp_path: Path, messages_api: MessagesApi, new_db: Callable[..., str]
-) -> Iterator[Engine]:
-    flows = write_flows(tmp_path / "flows")
-    with running_engine(flows, new_db(), messages_api) as running:
-        yield running
 
 
 def test_logs_name_the_call_and_mask_the_number(

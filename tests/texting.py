@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from twilio.request_validator import RequestValidator
 
 from engine.server import create_app
@@ -204,3 +205,17 @@ def running_engine(
         yield Engine(url, app, store, api)
     finally:
         stop_uvicorn(server, thread)
+
+
+@pytest.fixture
+def engine(
+    tmp_path: Path, messages_api: MessagesApi, new_db: Callable[..., str]
+) -> Iterator[Engine]:
+    """An engine serving the test flows, texting through the Messages API stand-in.
+
+    Loaded for every test module by `-p tests.texting` (pyproject.toml); a module's own
+    `engine` fixture takes precedence.
+    """
+    flows = write_flows(tmp_path / "flows")
+    with running_engine(flows, new_db(), messages_api) as running:
+        yield running
